@@ -1,0 +1,97 @@
+// Package testutil holds the test scaffolding every coordkit package shares:
+// a TestMain that runs the tests against a real etcd and then checks for
+// leaked goroutines, and helpers that give each test its own clients,
+// sessions and key prefix, checked empty when the test ends.
+package testutil
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coordkit/coordkit/etcdtest"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"go.uber.org/goleak"
+)
+
+// Main runs a package's tests against a one-member etcd that it starts
+// first, stores in *srv, and stops after the tests and before goleak looks
+// for leaked goroutines, so the check needs no Ignore options. Call it from
+// TestMain:
+//
+//	var srv *etcdtest.Cluster
+//
+//	func TestMain(m *testing.M) { testutil.Main(m, &srv) }
+func Main(m *testing.M, srv **etcdtest.Cluster) {
+	goleak.VerifyTestMain(withEtcd{m, srv})
+}
+
+type withEtcd struct {
+	m   *testing.M
+	srv **etcdtest.Cluster
+}
+
+func (w withEtcd) Run() int {
+	c, err := etcdtest.Start(context.Background(), "")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	*w.srv = c
+	code := w.m.Run()
+	if err := c.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return code
+}
+
+// Client returns a new client of srv, closed when the test ends. Each
+// simulated process in a test should have its own.
+func Client(tb testing.TB, srv *etcdtest.Cluster) *clientv3.Client {
+	tb.Helper()
+	return srv.NewClient(tb)
+}
+
+// Session returns a session with the given TTL in seconds on cli, closed
+// when the test ends (closing an already expired or closed session is fine).
+func Session(tb testing.TB, cli *clientv3.Client, ttl int) *concurrency.Session {
+	tb.Helper()
+	s, err := concurrency.NewSession(cli, concurrency.WithTTL(ttl))
+	if err != nil {
+		tb.Fatalf("NewSession: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Prefix returns a key prefix unique to the test, "/test/<name>/", and
+// checks when the test ends that nothing is left under it. Call it before
+// creating the sessions that write there: cleanups run last-in first-out,
+// so the sessions are closed (and their keys deleted) before the check.
+func Prefix(tb testing.TB, cli *clientv3.Client) string {
+	tb.Helper()
+	p := "/test/" + strings.ReplaceAll(tb.Name(), " ", "_") + "/"
+	tb.Cleanup(func() { AssertEmpty(tb, cli, p) })
+	return p
+}
+
+// AssertEmpty fails the test if any key is under prefix. Keys attached to a
+// lease that was just revoked are gone at once, so no wait is needed.
+func AssertEmpty(tb testing.TB, cli *clientv3.Client, prefix string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		tb.Errorf("check %q is empty: %v", prefix, err)
+		return
+	}
+	for _, kv := range resp.Kvs {
+		tb.Errorf("key left behind: %s (lease %x)", kv.Key, kv.Lease)
+	}
+}
