@@ -1,0 +1,281 @@
+package waitq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/coordkit/coordkit/internal/errs"
+	"github.com/coordkit/coordkit/internal/lease"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// CleanupTimeout bounds the work done after a caller's context has ended
+// (deleting a waiter's key), so that cleanup never hangs on an unreachable
+// etcd. If it runs out, the key goes away with the session's lease.
+const CleanupTimeout = 5 * time.Second
+
+// Prefix normalises a primitive's name into its key prefix: the name with
+// exactly one trailing slash. It panics on an empty name.
+func Prefix(pkg, name string) string {
+	if name == "" {
+		panic(pkg + ": empty name")
+	}
+	for len(name) > 1 && name[len(name)-1] == '/' {
+		name = name[:len(name)-1]
+	}
+	if name == "/" {
+		panic(pkg + ": name \"/\" would cover the whole keyspace")
+	}
+	return name + "/"
+}
+
+// Key returns a waiter key under prefix for session s: the lease id in hex,
+// as etcd's concurrency.Mutex and etcdctl use, so their tools see our
+// waiters, then a random suffix, so that two handles on one session are two
+// distinct places in line.
+func Key(prefix string, s *concurrency.Session) string {
+	return fmt.Sprintf("%s%x_%08x", prefix, int64(s.Lease()), rand.Uint32())
+}
+
+// Waiter is one place in a revision-ordered line. It is not safe for
+// concurrent use; primitives serialise access to it.
+type Waiter struct {
+	Session *concurrency.Session
+	Prefix  string
+	Key     string
+	// Rev is the key's create revision once joined, 0 before.
+	Rev int64
+	// Tracker follows the session's lease; set by New.
+	Tracker *lease.Tracker
+
+	retry backoff.BackOff
+}
+
+// New returns a waiter for key under prefix, judged by the session's lease
+// tracker (started on the session's first use).
+func New(s *concurrency.Session, prefix, key string) *Waiter {
+	t := lease.Watch(s)
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 10 * time.Millisecond
+	b.MaxInterval = time.Second
+	b.MaxElapsedTime = 0
+	return &Waiter{Session: s, Prefix: prefix, Key: key, Tracker: t, retry: b}
+}
+
+// AwaitLease waits until the lease tracker has confirmed the lease once. A
+// hold must not be reported as taken before: until then a client cut off
+// from etcd could not tell that it had lost it. Only a session's first hold
+// waits here, for one round trip that overlapped its Join.
+func (w *Waiter) AwaitLease(ctx context.Context) error {
+	select {
+	case <-w.Tracker.Ready():
+		return nil
+	case <-w.Tracker.Lost():
+		return w.Tracker.Err()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (w *Waiter) client() *clientv3.Client { return w.Session.Client() }
+
+// IsOwner is the comparison that holds while the waiter's key exists with
+// the create revision it joined with.
+func (w *Waiter) IsOwner() clientv3.Cmp {
+	return clientv3.Compare(clientv3.CreateRevision(w.Key), "=", w.Rev)
+}
+
+// Bind returns ctx, also cancelled when the lease is lost.
+func (w *Waiter) Bind(ctx context.Context) (context.Context, context.CancelFunc) {
+	return w.Tracker.Bind(ctx)
+}
+
+// Err translates an error from a call made with a bound context: if the
+// lease was lost, that is the cause; an unknown lease is an expired session.
+func (w *Waiter) Err(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if lerr := w.Tracker.Err(); lerr != nil {
+		return lerr
+	}
+	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return errs.SessionExpired
+	}
+	if cause := context.Cause(ctx); cause != nil && errors.Is(err, ctx.Err()) {
+		if errors.Is(cause, errs.SessionExpired) || errors.Is(cause, errs.Lost) {
+			return cause
+		}
+	}
+	return err
+}
+
+// Join writes the waiter's key with value on the session's lease unless it
+// exists, and runs reads in the same Txn after the write. It sets Rev and
+// reports whether the key was created now (fresh) or existed already, in
+// which case the reads were not run and resp holds only the key's Get.
+func (w *Waiter) Join(ctx context.Context, value string, reads ...clientv3.Op) (resp *clientv3.TxnResponse, fresh bool, err error) {
+	put := clientv3.OpPut(w.Key, value, clientv3.WithLease(w.Session.Lease()))
+	then := append([]clientv3.Op{put}, reads...)
+	resp, err = w.client().Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(w.Key), "=", 0)).
+		Then(then...).
+		Else(clientv3.OpGet(w.Key)).
+		Commit()
+	if err != nil {
+		return nil, false, err
+	}
+	if resp.Succeeded {
+		w.Rev = resp.Header.Revision
+		return resp, true, nil
+	}
+	kvs := resp.Responses[0].GetResponseRange().Kvs
+	if len(kvs) == 0 {
+		return nil, false, errors.New("waitq: key vanished between compare and get")
+	}
+	w.Rev = kvs[0].CreateRevision
+	return resp, false, nil
+}
+
+// Check runs ops only if the waiter's key still exists with its create
+// revision, and returns [errs.Lost] if it does not (or [errs.SessionExpired]
+// if the lease is gone).
+func (w *Waiter) Check(ctx context.Context, ops ...clientv3.Op) (*clientv3.TxnResponse, error) {
+	resp, err := w.client().Txn(ctx).If(w.IsOwner()).Then(ops...).Commit()
+	if err != nil {
+		return nil, err
+	}
+	if !resp.Succeeded {
+		if lerr := w.Tracker.Err(); lerr != nil {
+			return nil, lerr
+		}
+		return nil, errs.Lost
+	}
+	return resp, nil
+}
+
+// WaitDelete waits until kv, read at revision readRev, is deleted, or until
+// there is reason to look at the line again (the watch broke: compaction, a
+// member change, a closed channel). A nil return means "re-check", never
+// "you own it": callers must re-read with Check. It returns an error only
+// when ctx is done or the lease is lost, or when the waiter's own key is
+// gone ([errs.Lost]).
+func (w *Waiter) WaitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev int64) error {
+	// No start revision: the watch starts at the store's current revision,
+	// in sync, so a deletion is delivered as soon as it commits. A watch
+	// from readRev+1 would be served by etcd's 100 ms catch-up loop whenever
+	// anything was written since the read.
+	return w.waitDelete(ctx, kv, readRev, clientv3.WithCreatedNotify())
+}
+
+// WaitDeleteFrom is WaitDelete with a watch that starts right after
+// revision rev instead of at the current one. It costs no extra read, but
+// if the store has moved since rev the deletion may be reported up to
+// ~100 ms late (etcd's catch-up loop). Use it where that delay does not
+// matter and round trips do, such as watching one's own key while holding.
+func (w *Waiter) WaitDeleteFrom(ctx context.Context, kv *mvccpb.KeyValue, rev int64) error {
+	return w.waitDelete(ctx, kv, 0, clientv3.WithRev(rev+1))
+}
+
+func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev int64, start clientv3.OpOption) error {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	wch := w.client().Watch(wctx, string(kv.Key), start, clientv3.WithFilterPut())
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-w.Tracker.Lost():
+			return w.Tracker.Err()
+		case wr, ok := <-wch:
+			if !ok || wr.Err() != nil || wr.Canceled {
+				return w.pause(ctx)
+			}
+			w.retry.Reset()
+			if wr.Created {
+				if readRev > 0 && wr.Header.Revision > readRev {
+					// The store moved between our read and the watch: the key
+					// may be gone already. Read it again; the watch covers
+					// everything after this read.
+					gone, err := w.gone(ctx, kv)
+					if err != nil || gone {
+						return err
+					}
+				}
+				continue
+			}
+			for _, ev := range wr.Events {
+				if ev.Type == mvccpb.DELETE {
+					return nil
+				}
+			}
+		}
+	}
+}
+
+// gone reports whether kv no longer exists with its create revision, in a
+// read guarded by the waiter's own key.
+func (w *Waiter) gone(ctx context.Context, kv *mvccpb.KeyValue) (bool, error) {
+	resp, err := w.Check(ctx, clientv3.OpGet(string(kv.Key), clientv3.WithKeysOnly()))
+	if err != nil {
+		if errors.Is(err, errs.Lost) || errors.Is(err, errs.SessionExpired) || ctx.Err() != nil {
+			return false, err
+		}
+		return true, w.pause(ctx) // transient: let the caller look again
+	}
+	kvs := resp.Responses[0].GetResponseRange().Kvs
+	return len(kvs) == 0 || kvs[0].CreateRevision != kv.CreateRevision, nil
+}
+
+// pause backs off before the caller re-checks after a broken watch, so a
+// member that keeps failing is not hammered.
+func (w *Waiter) pause(ctx context.Context) error {
+	t := time.NewTimer(w.retry.NextBackOff())
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.Tracker.Lost():
+		return w.Tracker.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Leave deletes the waiter's key if it still has the create revision it
+// joined with. It runs even when ctx is already done, on a detached context
+// bounded by [CleanupTimeout].
+func (w *Waiter) Leave(ctx context.Context) error {
+	if w.Rev == 0 {
+		return w.Abandon(ctx)
+	}
+	ctx, cancel := cleanupCtx(ctx)
+	defer cancel()
+	_, err := w.client().Txn(ctx).If(w.IsOwner()).Then(clientv3.OpDelete(w.Key)).Commit()
+	return err
+}
+
+// Abandon deletes the waiter's key whatever its revision: for a Join whose
+// outcome is unknown (its context ended mid-flight), where Rev was never
+// learnt. Safe because a key belongs to one waiter, which is not joining
+// again concurrently.
+func (w *Waiter) Abandon(ctx context.Context) error {
+	ctx, cancel := cleanupCtx(ctx)
+	defer cancel()
+	_, err := w.client().Delete(ctx, w.Key)
+	return err
+}
+
+func cleanupCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx.Err() == nil {
+		return context.WithTimeout(ctx, CleanupTimeout)
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), CleanupTimeout)
+}

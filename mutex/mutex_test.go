@@ -1,0 +1,435 @@
+package mutex_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coordkit/coordkit/etcdtest"
+	"github.com/coordkit/coordkit/internal/testutil"
+	"github.com/coordkit/coordkit/mutex"
+	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// keys returns the keys under prefix in create-revision order.
+func keys(t *testing.T, cli *clientv3.Client, prefix string) []string {
+	t.Helper()
+	resp, err := cli.Get(context.Background(), prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
+	require.NoError(t, err)
+	var out []string
+	for _, kv := range resp.Kvs {
+		out = append(out, string(kv.Key))
+	}
+	return out
+}
+
+// waitClosed fails the test if ch is not closed within d.
+func waitClosed(t *testing.T, ch <-chan struct{}, d time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(d):
+		t.Fatalf("%s: not closed after %v", what, d)
+	}
+}
+
+func TestLockUnlock(t *testing.T) {
+	t.Parallel()
+	cli := testutil.Client(t, srv)
+	pfx := testutil.Prefix(t, cli)
+	s := testutil.Session(t, cli, 10)
+	m := mutex.New(s, pfx+"lock", mutex.WithValue("host-a"))
+	ctx := t.Context()
+
+	require.ErrorIs(t, m.Err(), mutex.ErrNotLocked)
+	require.Zero(t, m.Token())
+	select {
+	case <-m.Done():
+	default:
+		t.Fatal("Done before the first Lock must be closed")
+	}
+
+	require.NoError(t, m.Lock(ctx))
+	require.NoError(t, m.Err())
+	require.Equal(t, []string{m.Key()}, keys(t, cli, pfx))
+	require.Contains(t, m.Key(), fmt.Sprintf("%slock/%x_", pfx, int64(s.Lease())), "key starts with the lease id in hex")
+	resp, err := cli.Get(ctx, m.Key())
+	require.NoError(t, err)
+	require.Equal(t, resp.Kvs[0].CreateRevision, m.Token(), "Token is the key's create revision")
+	require.Equal(t, "host-a", string(resp.Kvs[0].Value))
+	done := m.Done()
+
+	require.NoError(t, m.Unlock(ctx))
+	waitClosed(t, done, time.Second, "Done after Unlock")
+	require.ErrorIs(t, m.Err(), mutex.ErrNotLocked)
+	require.Empty(t, keys(t, cli, pfx))
+	require.ErrorIs(t, m.Unlock(ctx), mutex.ErrNotLocked, "second Unlock")
+}
+
+func TestTryLock(t *testing.T) {
+	t.Parallel()
+	cli := testutil.Client(t, srv)
+	pfx := testutil.Prefix(t, cli)
+	a := mutex.New(testutil.Session(t, cli, 10), pfx+"lock")
+	b := mutex.New(testutil.Session(t, cli, 10), pfx+"lock")
+	ctx := t.Context()
+
+	require.NoError(t, a.TryLock(ctx))
+	require.ErrorIs(t, a.TryLock(ctx), mutex.ErrLocked, "TryLock through a handle that holds")
+	require.ErrorIs(t, b.TryLock(ctx), mutex.ErrLocked)
+	require.Equal(t, []string{a.Key()}, keys(t, cli, pfx), "a failed TryLock leaves no key")
+	require.NoError(t, a.Unlock(ctx))
+	require.NoError(t, b.TryLock(ctx))
+	require.NoError(t, b.Unlock(ctx))
+}
+
+func TestTwoHandlesOnOneSessionExclude(t *testing.T) {
+	t.Parallel()
+	cli := testutil.Client(t, srv)
+	pfx := testutil.Prefix(t, cli)
+	s := testutil.Session(t, cli, 10)
+	a, b := mutex.New(s, pfx+"lock"), mutex.New(s, pfx+"lock")
+	ctx := t.Context()
+
+	require.NoError(t, a.Lock(ctx))
+	require.ErrorIs(t, b.TryLock(ctx), mutex.ErrLocked)
+	got := make(chan error, 1)
+	go func() { got <- b.Lock(ctx) }()
+	select {
+	case err := <-got:
+		t.Fatalf("b.Lock returned %v while a holds", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	require.NoError(t, a.Unlock(ctx))
+	require.NoError(t, <-got)
+	require.Greater(t, b.Token(), int64(0))
+	require.NoError(t, b.Unlock(ctx))
+}
+
+// TestMutualExclusionAndTokens runs several sessions that take the lock in
+// turn, and judges the outcome: no two critical sections overlap, every
+// acquisition happened, and tokens strictly increase in acquisition order.
+func TestMutualExclusionAndTokens(t *testing.T) {
+	t.Parallel()
+	cli := testutil.Client(t, srv)
+	pfx := testutil.Prefix(t, cli)
+	const workers, rounds = 6, 15
+	var (
+		inside atomic.Int32
+		mu     sync.Mutex
+		tokens []int64
+		wg     sync.WaitGroup
+		errc   = make(chan error, workers)
+	)
+	for i := range workers {
+		// Half of the workers share a session: distinct handles on one
+		// session must exclude each other too.
+		c := testutil.Client(t, srv)
+		s := testutil.Session(t, c, 10)
+		if i%2 == 1 {
+			s = testutil.Session(t, cli, 10)
+		}
+		m := mutex.New(s, pfx+"lock")
+		wg.Go(func() {
+			for range rounds {
+				if err := m.Lock(t.Context()); err != nil {
+					errc <- err
+					return
+				}
+				if n := inside.Add(1); n != 1 {
+					errc <- fmt.Errorf("%d holders at once", n)
+				}
+				mu.Lock()
+				tokens = append(tokens, m.Token())
+				mu.Unlock()
+				inside.Add(-1)
+				if err := m.Unlock(t.Context()); err != nil {
+					errc <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	require.Len(t, tokens, workers*rounds)
+	for i := 1; i < len(tokens); i++ {
+		require.Greater(t, tokens[i], tokens[i-1], "token %d", i)
+	}
+}
+
+func TestFIFO(t *testing.T) {
+	t.Parallel()
+	cli := testutil.Client(t, srv)
+	pfx := testutil.Prefix(t, cli)
+	ctx := t.Context()
+	holder := mutex.New(testutil.Session(t, cli, 10), pfx+"lock")
+	require.NoError(t, holder.Lock(ctx))
+
+	// Queue three waiters one after another, each once its key is visible.
+	order := make(chan int, 3)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		m := mutex.New(testutil.Session(t, cli, 10), pfx+"lock")
+		wg.Go(func() {
+			if err := m.Lock(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+			order <- i
+			if err := m.Unlock(ctx); err != nil {
+				t.Error(err)
+			}
+		})
+		require.Eventually(t, func() bool { return len(keys(t, cli, pfx)) == i+2 }, 5*time.Second, 5*time.Millisecond)
+	}
+	require.NoError(t, holder.Unlock(ctx))
+	wg.Wait()
+	close(order)
+	var got []int
+	for i := range order {
+		got = append(got, i)
+	}
+	require.Equal(t, []int{0, 1, 2}, got)
+}
+
+func TestCancelledLockLeavesNoKey(t *testing.T) {
+	t.Parallel()
+	cli := testutil.Client(t, srv)
+	pfx := testutil.Prefix(t, cli)
+	holder := mutex.New(testutil.Session(t, cli, 10), pfx+"lock")
+	waiter := mutex.New(testutil.Session(t, cli, 10), pfx+"lock")
+	require.NoError(t, holder.Lock(t.Context()))
+
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	err := waiter.Lock(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Equal(t, []string{holder.Key()}, keys(t, cli, pfx))
+
+	// Already cancelled: no RPC is even tried.
+	require.ErrorIs(t, waiter.Lock(ctx), context.DeadlineExceeded)
+	require.NoError(t, holder.Unlock(t.Context()))
+	// The waiter's handle is usable again.
+	require.NoError(t, waiter.Lock(t.Context()))
+	require.NoError(t, waiter.Unlock(t.Context()))
+}
+
+// TestLockCancelledMidRequest cancels Lock while its first request is in
+// flight (responses are delayed), the case where the key may or may not
+// have been written. Either way nothing must be left.
+func TestLockCancelledMidRequest(t *testing.T) {
+	t.Parallel()
+	es := etcdtest.NewServer(t)
+	direct := es.Client()
+	pcli := es.ProxyClient(t, 0)
+	s := testutil.Session(t, pcli, 10)
+	m := mutex.New(s, "/mid/lock")
+	es.Member(0).DelayResponses(400*time.Millisecond, 0)
+	for i := range 5 {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Duration(50+60*i)*time.Millisecond)
+		err := m.Lock(ctx)
+		cancel()
+		if err == nil {
+			// The lock was won before the deadline: fine, release it.
+			require.NoError(t, m.Unlock(t.Context()))
+			continue
+		}
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.Empty(t, keys(t, direct, "/mid/"), "trial %d left a key", i)
+	}
+	es.Member(0).Undelay()
+}
+
+func TestWaiterLeaseRevokedReturnsError(t *testing.T) {
+	t.Parallel()
+	cli := testutil.Client(t, srv)
+	pfx := testutil.Prefix(t, cli)
+	holder := mutex.New(testutil.Session(t, cli, 10), pfx+"lock")
+	ws := testutil.Session(t, testutil.Client(t, srv), 10)
+	waiter := mutex.New(ws, pfx+"lock")
+	require.NoError(t, holder.Lock(t.Context()))
+
+	got := make(chan error, 1)
+	go func() { got <- waiter.Lock(t.Context()) }()
+	require.Eventually(t, func() bool { return len(keys(t, cli, pfx)) == 2 }, 5*time.Second, 5*time.Millisecond)
+	_, err := cli.Revoke(t.Context(), ws.Lease())
+	require.NoError(t, err)
+	select {
+	case err := <-got:
+		require.ErrorIs(t, err, mutex.ErrSessionExpired, "Lock after the waiter's lease was revoked")
+	case <-time.After(15 * time.Second):
+		t.Fatal("Lock did not return after its lease was revoked")
+	}
+	require.NoError(t, holder.Err(), "the holder is unaffected")
+	require.NoError(t, holder.Unlock(t.Context()))
+}
+
+func TestWaiterKeyDeletedNeverWins(t *testing.T) {
+	t.Parallel()
+	cli := testutil.Client(t, srv)
+	pfx := testutil.Prefix(t, cli)
+	holder := mutex.New(testutil.Session(t, cli, 10), pfx+"lock")
+	waiter := mutex.New(testutil.Session(t, cli, 10), pfx+"lock")
+	require.NoError(t, holder.Lock(t.Context()))
+	got := make(chan error, 1)
+	go func() { got <- waiter.Lock(t.Context()) }()
+	var wkey string
+	require.Eventually(t, func() bool {
+		k := keys(t, cli, pfx)
+		if len(k) == 2 {
+			wkey = k[1]
+		}
+		return wkey != ""
+	}, 5*time.Second, 5*time.Millisecond)
+	_, err := cli.Delete(t.Context(), wkey)
+	require.NoError(t, err)
+	require.NoError(t, holder.Unlock(t.Context()))
+	require.ErrorIs(t, <-got, mutex.ErrLost)
+	require.Empty(t, keys(t, cli, pfx))
+}
+
+func TestDoneWhenLeaseRevoked(t *testing.T) {
+	t.Parallel()
+	cli := testutil.Client(t, srv)
+	pfx := testutil.Prefix(t, cli)
+	s := testutil.Session(t, testutil.Client(t, srv), 10)
+	m := mutex.New(s, pfx+"lock")
+	require.NoError(t, m.Lock(t.Context()))
+	_, err := cli.Revoke(t.Context(), s.Lease())
+	require.NoError(t, err)
+	waitClosed(t, m.Done(), 10*time.Second, "Done after revoke")
+	require.Error(t, m.Err())
+	require.True(t, errors.Is(m.Err(), mutex.ErrSessionExpired) || errors.Is(m.Err(), mutex.ErrLost), "Err = %v", m.Err())
+	require.Error(t, m.Unlock(t.Context()), "Unlock of a lost hold reports the loss")
+	require.ErrorIs(t, m.Lock(t.Context()), mutex.ErrSessionExpired, "Lock on an expired session")
+}
+
+func TestDoneWhenKeyDeleted(t *testing.T) {
+	t.Parallel()
+	cli := testutil.Client(t, srv)
+	pfx := testutil.Prefix(t, cli)
+	m := mutex.New(testutil.Session(t, cli, 10), pfx+"lock")
+	require.NoError(t, m.Lock(t.Context()))
+	// A compaction first: the hold's watch must survive it.
+	_, err := srv.Compact(t.Context())
+	require.NoError(t, err)
+	_, err = cli.Delete(t.Context(), m.Key())
+	require.NoError(t, err)
+	waitClosed(t, m.Done(), 10*time.Second, "Done after the key was deleted")
+	require.ErrorIs(t, m.Err(), mutex.ErrLost)
+	resp, err := m.Txn(t.Context()).Then(clientv3.OpPut(pfx+"data", "late")).Commit()
+	require.NoError(t, err)
+	require.False(t, resp.Succeeded, "a guarded write after loss must not commit")
+	require.ErrorIs(t, m.Unlock(t.Context()), mutex.ErrLost)
+}
+
+// TestDoneWhenCutOff cuts the holder's client off from etcd and checks that
+// the hold is given up on the client's clock while the server still has the
+// lease: before anyone else could take the lock.
+func TestDoneWhenCutOff(t *testing.T) {
+	t.Parallel()
+	es := etcdtest.NewServer(t)
+	s := testutil.Session(t, es.ProxyClient(t, 0), 2)
+	m := mutex.New(s, "/cut/lock")
+	require.NoError(t, m.Lock(t.Context()))
+	es.Member(0).Blackhole()
+	defer es.Member(0).Unblackhole()
+	waitClosed(t, m.Done(), 10*time.Second, "Done after the client was cut off")
+	require.ErrorIs(t, m.Err(), mutex.ErrLost)
+	ttl, err := es.Client().TimeToLive(t.Context(), s.Lease())
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, ttl.TTL, int64(0), "the server must still hold the lease when the client gives up")
+	resp, err := es.Client().Get(t.Context(), "/cut/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	require.NoError(t, err)
+	require.Equal(t, int64(1), resp.Count, "the key is still there: nobody else could have the lock yet")
+}
+
+func TestGuardedTxn(t *testing.T) {
+	t.Parallel()
+	cli := testutil.Client(t, srv)
+	pfx := testutil.Prefix(t, cli)
+	t.Cleanup(func() { cli.Delete(context.Background(), pfx+"data") })
+	m := mutex.New(testutil.Session(t, cli, 10), pfx+"lock")
+	_, err := m.Txn(t.Context()).Then(clientv3.OpPut(pfx+"data", "x")).Commit()
+	require.NoError(t, err)
+	resp, err := m.Txn(t.Context()).Then(clientv3.OpPut(pfx+"data", "x")).Commit()
+	require.NoError(t, err)
+	require.False(t, resp.Succeeded, "not held: the guarded write must fail")
+
+	require.NoError(t, m.Lock(t.Context()))
+	resp, err = m.Txn(t.Context(), clientv3.Compare(clientv3.Version(pfx+"data"), "=", 0)).Then(clientv3.OpPut(pfx+"data", "x")).Commit()
+	require.NoError(t, err)
+	require.True(t, resp.Succeeded)
+	require.NoError(t, m.Unlock(t.Context()))
+}
+
+// TestStaleUnlockCannotDeleteNewerHold replays the lost-response case: an
+// old handle's repeated Unlock must not release a newer hold on the same
+// session.
+func TestStaleUnlockCannotDeleteNewerHold(t *testing.T) {
+	t.Parallel()
+	cli := testutil.Client(t, srv)
+	pfx := testutil.Prefix(t, cli)
+	s := testutil.Session(t, cli, 10)
+	a, b := mutex.New(s, pfx+"lock"), mutex.New(s, pfx+"lock")
+	require.NoError(t, a.Lock(t.Context()))
+	stale := a.IsOwner()
+	require.NoError(t, a.Unlock(t.Context()))
+	require.NoError(t, b.Lock(t.Context()))
+	require.ErrorIs(t, a.Unlock(t.Context()), mutex.ErrNotLocked)
+	// The old hold's guard no longer matches anything.
+	resp, err := cli.Txn(t.Context()).If(stale).Then(clientv3.OpDelete(b.Key())).Commit()
+	require.NoError(t, err)
+	require.False(t, resp.Succeeded)
+	require.Equal(t, []string{b.Key()}, keys(t, cli, pfx))
+	require.NoError(t, b.Unlock(t.Context()))
+}
+
+func TestInteropWithEtcdMutex(t *testing.T) {
+	t.Parallel()
+	cli := testutil.Client(t, srv)
+	pfx := testutil.Prefix(t, cli)
+	ctx := t.Context()
+	ours := mutex.New(testutil.Session(t, cli, 10), pfx+"lock")
+	theirs := concurrency.NewMutex(testutil.Session(t, testutil.Client(t, srv), 10), pfx+"lock")
+
+	// Theirs holds: ours cannot take it, and gets it once theirs unlocks.
+	require.NoError(t, theirs.Lock(ctx))
+	require.ErrorIs(t, ours.TryLock(ctx), mutex.ErrLocked)
+	got := make(chan error, 1)
+	go func() { got <- ours.Lock(ctx) }()
+	require.Eventually(t, func() bool { return len(keys(t, cli, pfx)) == 2 }, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, theirs.Unlock(ctx))
+	require.NoError(t, <-got)
+
+	// Ours holds: theirs cannot take it, and gets it once ours unlocks.
+	require.ErrorIs(t, theirs.TryLock(ctx), concurrency.ErrLocked)
+	go func() { got <- theirs.Lock(ctx) }()
+	require.Eventually(t, func() bool { return len(keys(t, cli, pfx)) == 2 }, 5*time.Second, 5*time.Millisecond)
+	select {
+	case err := <-got:
+		t.Fatalf("etcd Mutex.Lock returned %v while ours holds", err)
+	default:
+	}
+	require.NoError(t, ours.Unlock(ctx))
+	require.NoError(t, <-got)
+	require.NoError(t, theirs.Unlock(ctx))
+}
+
+func TestBadInput(t *testing.T) {
+	cli := testutil.Client(t, srv)
+	s := testutil.Session(t, cli, 10)
+	require.PanicsWithValue(t, "mutex: empty name", func() { mutex.New(s, "") })
+	require.Panics(t, func() { mutex.New(s, "/") })
+	require.Panics(t, func() { mutex.New(nil, "x") })
+}
