@@ -1,0 +1,83 @@
+// Package stm provides transactions over many etcd keys: software
+// transactional memory in the manner of etcd's concurrency.NewSTM, with
+// retries that back off, range reads, and a function that may fail or panic
+// without harm.
+//
+// [Run] calls a function with a [Tx]. The function reads keys, ranges and
+// revisions through it and buffers writes; Run then commits the writes in
+// one etcd Txn whose compares fail if what the function read has changed
+// since. On such a conflict Run waits (exponential backoff with jitter) and
+// runs the function again on fresh data, until it commits or the context
+// ends:
+//
+//	_, err := stm.Run(ctx, cli, func(tx stm.Tx) error {
+//		v, err := tx.Get("/counter")
+//		if err != nil {
+//			return err
+//		}
+//		n, _ := strconv.Atoi(v)
+//		tx.Put("/counter", strconv.Itoa(n+1))
+//		return nil
+//	})
+//
+// # Isolation
+//
+// The levels are etcd's, with the same meanings ([WithIsolation]). Every
+// level reads each key at most once per attempt (a second Get returns the
+// first value), and every level sees the transaction's own writes.
+//
+//	level                   reads of one attempt          commit fails if            allows
+//	SerializableSnapshot    one revision: the first       a key or range read, or a  nothing: transactions are
+//	(default)               read's, linearizable          key written, changed       serializable, and a blind
+//	                                                      after that revision        write loses to a newer one
+//	Serializable            one revision: the first       a key or range read        a blind write (a Put of a key
+//	                        read's, linearizable          changed                    not read) overwrites a newer
+//	                                                                                 write it never saw
+//	RepeatableReads         each key at the newest        a key or range read        read skew inside an attempt:
+//	                        revision when first read      changed                    the function may see a state
+//	                        (serializable reads)                                     that never existed; such an
+//	                                                                                 attempt does not commit
+//	ReadCommitted           each key at the newest        never                      lost updates, write skew,
+//	                        revision when first read                                 read skew: writes are applied
+//	                        (serializable reads)                                     as they are
+//
+// "Serializable reads" are etcd's: served by the member the client talks
+// to, possibly behind the leader; the commit's checks make up for it.
+//
+// A range read ([Tx.Range]) is checked as a whole: the commit fails if a key
+// was added to the range, or a key it returned was changed or deleted. With
+// a limit, only the part of the range up to the last key returned counts.
+//
+// A transaction that writes nothing is not sent to etcd under the snapshot
+// levels (its reads already came from one revision) nor under
+// ReadCommitted; under RepeatableReads its reads are checked in a read-only
+// Txn.
+//
+// # Retries and errors
+//
+// Conflicts are retried after an exponential backoff with jitter
+// (github.com/cenkalti/backoff/v4; [WithBackoff]). When a commit conflicts,
+// etcd returns in the same round trip the keys and ranges the attempt read,
+// and the next attempt starts from them, so a retry costs one round trip.
+// Transient RPC errors (no leader, leader changed, unavailable, timeouts)
+// are retried with a slower backoff. The function's own error ends Run and
+// is returned as is; so is a panic, as a [*PanicError]. Nothing is
+// committed in those cases. See [Run] for the whole list, including
+// [ErrUncertain] for a commit whose fate is unknown.
+//
+// Keep the function free of effects outside the Tx: it may run several
+// times, and an attempt that does not commit may have seen data that was
+// never committed together (under RepeatableReads and ReadCommitted) or
+// that has since changed.
+//
+// # Cost
+//
+// A transaction that reads k keys one after another and commits costs k+1
+// round trips; [Tx.GetMany] and [WithPrefetch] read many keys in one. The
+// commit's compares count towards etcd's limit on operations in one Txn
+// (--max-txn-ops, 128 by default): one per key read, key returned by a
+// range, range read and, under SerializableSnapshot, key written.
+//
+// [Result] reports attempts, conflicts and the commit revision of one call;
+// [Stats] adds them up over many, for metrics.
+package stm
