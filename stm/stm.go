@@ -145,6 +145,10 @@ func (r *runner) commit() (done bool, err error) {
 		r.res.Revision = c.rev
 		return true, nil
 	}
+	if err := r.ctx.Err(); err != nil {
+		// Not sent: certainly not committed.
+		return false, fmt.Errorf("stm: after %d attempts: %w", r.res.Attempts, err)
+	}
 	resp, err := r.send(c)
 	if err != nil {
 		switch {
