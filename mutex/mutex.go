@@ -107,7 +107,7 @@ func (m *Mutex) acquire(ctx context.Context, wait bool) (err error) {
 	// The newest two keys under the prefix: ours, written by this Txn, and
 	// the one just ahead of it, if any. One round trip decides an
 	// uncontended lock.
-	top2 := append(clientv3.WithLastCreate(), clientv3.WithLimit(2))
+	top2 := append(clientv3.WithLastCreate(), clientv3.WithLimit(2), clientv3.WithKeysOnly())
 	resp, fresh, err := w.Join(bctx, m.opts.value, clientv3.OpGet(m.prefix, top2...))
 	if err == nil && !fresh {
 		// A key of ours survived an Unlock that could not reach etcd. Start
@@ -155,7 +155,7 @@ func (m *Mutex) acquire(ctx context.Context, wait bool) (err error) {
 // predecessor returns the key just ahead of w in line, nil if w is first,
 // in a read that fails with ErrLost if w's own key is gone.
 func (m *Mutex) predecessor(ctx context.Context, w *waitq.Waiter) (*mvccpb.KeyValue, int64, error) {
-	ahead := append(clientv3.WithLastCreate(), clientv3.WithMaxCreateRev(w.Rev-1))
+	ahead := append(clientv3.WithLastCreate(), clientv3.WithMaxCreateRev(w.Rev-1), clientv3.WithKeysOnly())
 	resp, err := w.Check(ctx, clientv3.OpGet(m.prefix, ahead...))
 	if err != nil {
 		return nil, 0, err
@@ -209,7 +209,7 @@ func (m *Mutex) Done() <-chan struct{} {
 	defer m.mu.Unlock()
 	switch {
 	case m.hold != nil:
-		return m.hold.done
+		return m.hold.watch()
 	case m.last != nil:
 		return m.last.done
 	}
@@ -218,7 +218,9 @@ func (m *Mutex) Done() <-chan struct{} {
 
 // Err returns nil while the lock is held, [ErrNotLocked] before the first
 // Lock and after Unlock, and [ErrLost] or [ErrSessionExpired] once a hold
-// has been lost (until Unlock).
+// has been lost (until Unlock). Lease loss is seen at once; a key deleted by
+// someone else is seen once [Mutex.Done] has been called for the hold,
+// which starts watching the key.
 func (m *Mutex) Err() error {
 	m.mu.Lock()
 	h := m.hold
@@ -277,29 +279,52 @@ func (m *Mutex) Txn(ctx context.Context, cmps ...clientv3.Cmp) clientv3.Txn {
 }
 
 func (m *Mutex) startHold(w *waitq.Waiter) {
-	ctx, stop := context.WithCancel(context.Background())
-	h := &hold{w: w, done: make(chan struct{}), stop: stop, exited: make(chan struct{})}
+	h := &hold{w: w, done: make(chan struct{})}
+	// Lease loss costs nothing to follow: the session's tracker is shared.
+	// Watching the key itself costs a watch per hold, so it starts only
+	// when someone asks for Done.
+	h.stopLease = context.AfterFunc(w.Tracker.Context(), func() {
+		if err := w.Tracker.Err(); err != nil {
+			h.finish(err)
+		}
+	})
 	m.mu.Lock()
 	m.hold = h
 	m.mu.Unlock()
-	go h.monitor(ctx)
 }
 
-// hold is one acquisition, watched by its monitor goroutine until it ends.
+// hold is one acquisition.
 type hold struct {
-	w      *waitq.Waiter
-	done   chan struct{}
-	stop   context.CancelFunc
-	exited chan struct{}
+	w         *waitq.Waiter
+	done      chan struct{}
+	stopLease func() bool
 
-	mu  sync.Mutex // guards err
-	err error      // why the hold ended; nil while held
+	mu     sync.Mutex // guards err, stop, exited
+	err    error      // why the hold ended; nil while held
+	stop   context.CancelFunc
+	exited chan struct{} // closed when the monitor returns; nil if none ran
 }
 
 func (h *hold) Err() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.err == nil {
+		// The tracker may have given up a moment before its callback ran.
+		return h.w.Tracker.Err()
+	}
 	return h.err
+}
+
+// watch starts the monitor of the hold's key, once, and returns done.
+func (h *hold) watch() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.exited == nil && h.err == nil {
+		ctx, stop := context.WithCancel(context.Background())
+		h.stop, h.exited = stop, make(chan struct{})
+		go h.monitor(ctx)
+	}
+	return h.done
 }
 
 // finish records why the hold ended and closes done, once.
@@ -312,10 +337,17 @@ func (h *hold) finish(err error) {
 	}
 }
 
-// end stops the monitor, waits for it, and records why the hold ended.
+// end stops the monitor and the lease callback, waits for the monitor, and
+// records why the hold ended.
 func (h *hold) end(err error) {
-	h.stop()
-	<-h.exited
+	h.stopLease()
+	h.mu.Lock()
+	stop, exited := h.stop, h.exited
+	h.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-exited
+	}
 	h.finish(err)
 }
 

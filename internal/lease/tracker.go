@@ -107,6 +107,10 @@ func (t *Tracker) Stop() {
 	t.cancelLost() // frees the context; Lost stays open unless it was lost
 }
 
+// Context returns a context that is cancelled when the lease is lost (or
+// the tracker stopped).
+func (t *Tracker) Context() context.Context { return t.lostCtx }
+
 // Bind returns a context derived from ctx that is also cancelled when the
 // lease is lost, and a function that releases it. A call made with it stops
 // at once when the tracker gives up on the lease, even if the server never
