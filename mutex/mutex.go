@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/coordkit/coordkit/internal/waitq"
-	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
@@ -26,9 +25,9 @@ type Mutex struct {
 	local  chan struct{}
 	closed chan struct{} // always closed: Done before the first Lock
 
-	mu   sync.Mutex // guards hold, last
-	hold *hold      // the current hold, nil when not held
-	last *hold      // the most recent hold, for Done and Err after it ends
+	mu   sync.Mutex  // guards hold, last
+	hold *waitq.Hold // the current hold, nil when not held
+	last *waitq.Hold // the most recent hold, for Done and Err after it ends
 }
 
 // New returns a lock on name that holds through session s. The session is
@@ -92,79 +91,19 @@ func (m *Mutex) TryLock(ctx context.Context) error {
 	return nil
 }
 
-func (m *Mutex) acquire(ctx context.Context, wait bool) (err error) {
+func (m *Mutex) acquire(ctx context.Context, wait bool) error {
 	w := waitq.New(m.s, m.prefix, m.key)
-	bctx, cancel := w.Bind(ctx)
-	defer cancel()
-	defer func() {
-		if err != nil {
-			err = w.Err(bctx, err)
-		}
-	}()
-	if err := bctx.Err(); err != nil {
-		return err
-	}
-	// The newest two keys under the prefix: ours, written by this Txn, and
-	// the one just ahead of it, if any. One round trip decides an
-	// uncontended lock.
-	top2 := append(clientv3.WithLastCreate(), clientv3.WithLimit(2), clientv3.WithKeysOnly())
-	resp, fresh, err := w.Join(bctx, m.opts.value, clientv3.OpGet(m.prefix, top2...))
-	if err == nil && !fresh {
-		// A key of ours survived an Unlock that could not reach etcd. Start
-		// over with a new place in line rather than reuse a stale token.
-		if err = w.Leave(bctx); err == nil {
-			resp, fresh, err = w.Join(bctx, m.opts.value, clientv3.OpGet(m.prefix, top2...))
-		}
+	err := w.AcquireFirst(ctx, m.opts.value, wait)
+	if errors.Is(err, waitq.ErrWouldWait) {
+		return ErrLocked
 	}
 	if err != nil {
-		// The Join may have taken effect before ctx ended: remove the key.
-		w.Abandon(ctx)
 		return err
 	}
-	var pred *mvccpb.KeyValue
-	readRev := resp.Header.Revision
-	if fresh {
-		for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
-			if kv.CreateRevision < w.Rev {
-				pred = kv
-			}
-		}
-	} else {
-		pred, readRev, err = m.predecessor(bctx, w)
-	}
-	for err == nil && pred != nil {
-		if !wait {
-			err = ErrLocked
-			break
-		}
-		if err = w.WaitDelete(bctx, pred, readRev); err == nil {
-			pred, readRev, err = m.predecessor(bctx, w)
-		}
-	}
-	if err == nil {
-		err = w.AwaitLease(bctx)
-	}
-	if err != nil {
-		w.Leave(ctx)
-		return err
-	}
-	m.startHold(w)
+	m.mu.Lock()
+	m.hold = waitq.NewHold(w)
+	m.mu.Unlock()
 	return nil
-}
-
-// predecessor returns the key just ahead of w in line, nil if w is first,
-// in a read that fails with ErrLost if w's own key is gone.
-func (m *Mutex) predecessor(ctx context.Context, w *waitq.Waiter) (*mvccpb.KeyValue, int64, error) {
-	ahead := append(clientv3.WithLastCreate(), clientv3.WithMaxCreateRev(w.Rev-1), clientv3.WithKeysOnly())
-	resp, err := w.Check(ctx, clientv3.OpGet(m.prefix, ahead...))
-	if err != nil {
-		return nil, 0, err
-	}
-	kvs := resp.Responses[0].GetResponseRange().Kvs
-	if len(kvs) == 0 {
-		return nil, resp.Header.Revision, nil
-	}
-	return kvs[0], resp.Header.Revision, nil
 }
 
 // Unlock releases the lock by deleting this hold's key, guarded by its
@@ -184,8 +123,8 @@ func (m *Mutex) Unlock(ctx context.Context) error {
 		return fmt.Errorf("mutex: unlock %q: %w", m.prefix, ErrNotLocked)
 	}
 	lostErr := h.Err()
-	_, err := m.s.Client().Txn(ctx).If(h.w.IsOwner()).Then(clientv3.OpDelete(h.w.Key)).Commit()
-	h.end(ErrNotLocked)
+	_, err := m.s.Client().Txn(ctx).If(h.W.IsOwner()).Then(clientv3.OpDelete(h.W.Key)).Commit()
+	h.End(ErrNotLocked)
 	m.mu.Lock()
 	m.hold, m.last = nil, h
 	m.mu.Unlock()
@@ -194,7 +133,7 @@ func (m *Mutex) Unlock(ctx context.Context) error {
 	case lostErr != nil:
 		return fmt.Errorf("mutex: unlock %q: hold had ended before unlock: %w", m.prefix, lostErr)
 	case err != nil:
-		return fmt.Errorf("mutex: unlock %q: key %s may remain until the session ends: %w", m.prefix, h.w.Key, err)
+		return fmt.Errorf("mutex: unlock %q: key %s may remain until the session ends: %w", m.prefix, h.W.Key, err)
 	}
 	return nil
 }
@@ -209,9 +148,9 @@ func (m *Mutex) Done() <-chan struct{} {
 	defer m.mu.Unlock()
 	switch {
 	case m.hold != nil:
-		return m.hold.watch()
+		return m.hold.Done()
 	case m.last != nil:
-		return m.last.done
+		return m.last.Done()
 	}
 	return m.closed
 }
@@ -241,7 +180,7 @@ func (m *Mutex) Token() int64 {
 	if m.hold == nil {
 		return 0
 	}
-	return m.hold.w.Rev
+	return m.hold.W.Rev
 }
 
 // Key returns the current hold's key, or "" when the lock is not held.
@@ -251,7 +190,7 @@ func (m *Mutex) Key() string {
 	if m.hold == nil {
 		return ""
 	}
-	return m.hold.w.Key
+	return m.hold.W.Key
 }
 
 // Name returns the lock's key prefix: its name with a trailing slash.
@@ -267,7 +206,7 @@ func (m *Mutex) IsOwner() clientv3.Cmp {
 	if m.hold == nil {
 		return clientv3.Compare(clientv3.CreateRevision(m.key), "=", -1)
 	}
-	return m.hold.w.IsOwner()
+	return m.hold.W.IsOwner()
 }
 
 // Txn starts a transaction that commits its Then branch only while this
@@ -276,113 +215,4 @@ func (m *Mutex) IsOwner() clientv3.Cmp {
 // with Then, optionally Else, and Commit; do not call If again.
 func (m *Mutex) Txn(ctx context.Context, cmps ...clientv3.Cmp) clientv3.Txn {
 	return m.s.Client().Txn(ctx).If(append([]clientv3.Cmp{m.IsOwner()}, cmps...)...)
-}
-
-func (m *Mutex) startHold(w *waitq.Waiter) {
-	h := &hold{w: w, done: make(chan struct{})}
-	// Lease loss costs nothing to follow: the session's tracker is shared.
-	// Watching the key itself costs a watch per hold, so it starts only
-	// when someone asks for Done.
-	h.stopLease = context.AfterFunc(w.Tracker.Context(), func() {
-		if err := w.Tracker.Err(); err != nil {
-			h.finish(err)
-		}
-	})
-	m.mu.Lock()
-	m.hold = h
-	m.mu.Unlock()
-}
-
-// hold is one acquisition.
-type hold struct {
-	w         *waitq.Waiter
-	done      chan struct{}
-	stopLease func() bool
-
-	mu     sync.Mutex // guards err, stop, exited
-	err    error      // why the hold ended; nil while held
-	stop   context.CancelFunc
-	exited chan struct{} // closed when the monitor returns; nil if none ran
-}
-
-func (h *hold) Err() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.err == nil {
-		// The tracker may have given up a moment before its callback ran.
-		return h.w.Tracker.Err()
-	}
-	return h.err
-}
-
-// watch starts the monitor of the hold's key, once, and returns done.
-func (h *hold) watch() <-chan struct{} {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.exited == nil && h.err == nil {
-		ctx, stop := context.WithCancel(context.Background())
-		h.stop, h.exited = stop, make(chan struct{})
-		go h.monitor(ctx)
-	}
-	return h.done
-}
-
-// finish records why the hold ended and closes done, once.
-func (h *hold) finish(err error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.err == nil {
-		h.err = err
-		close(h.done)
-	}
-}
-
-// end stops the monitor and the lease callback, waits for the monitor, and
-// records why the hold ended.
-func (h *hold) end(err error) {
-	h.stopLease()
-	h.mu.Lock()
-	stop, exited := h.stop, h.exited
-	h.mu.Unlock()
-	if stop != nil {
-		stop()
-		<-exited
-	}
-	h.finish(err)
-}
-
-// monitor closes done when the key is deleted or the lease is lost.
-func (h *hold) monitor(ctx context.Context) {
-	defer close(h.exited)
-	// Every call stops when the lease tracker gives up, even one that etcd
-	// never answers.
-	ctx, cancel := h.w.Bind(ctx)
-	defer cancel()
-	own := &mvccpb.KeyValue{Key: []byte(h.w.Key), CreateRevision: h.w.Rev}
-	// The key's create revision is a safe start: every later change to it
-	// is after it.
-	readRev := h.w.Rev
-	for {
-		err := h.w.WaitDeleteFrom(ctx, own, readRev)
-		if err == nil {
-			// Deleted, or the watch broke: look at the key itself.
-			var resp *clientv3.TxnResponse
-			resp, err = h.w.Check(ctx, clientv3.OpGet(h.w.Key, clientv3.WithCountOnly()))
-			if err == nil {
-				readRev = resp.Header.Revision
-				continue
-			}
-		}
-		if lerr := h.w.Tracker.Err(); lerr != nil {
-			h.finish(lerr)
-			return
-		}
-		if errors.Is(err, ErrLost) || errors.Is(err, ErrSessionExpired) {
-			h.finish(err)
-			return
-		}
-		if context.Cause(ctx) == context.Canceled && ctx.Err() != nil {
-			return // stopped by Unlock
-		}
-	}
 }

@@ -1,0 +1,124 @@
+package waitq
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/coordkit/coordkit/internal/errs"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Hold is one acquisition by a waiter (a lock held, a permit, a
+// leadership): it knows when it ends. Its methods are safe for concurrent
+// use.
+//
+// Lease loss is followed through the session's shared tracker at no cost
+// per hold. Watching the key itself (for a delete by someone else) costs a
+// watch per hold, so it starts only when someone asks for [Hold.Done].
+type Hold struct {
+	W         *Waiter
+	done      chan struct{}
+	stopLease func() bool
+
+	mu     sync.Mutex // guards err, stop, exited
+	err    error      // why the hold ended; nil while held
+	stop   context.CancelFunc
+	exited chan struct{} // closed when the monitor returns; nil if none ran
+}
+
+// NewHold starts following a waiter that has just acquired.
+func NewHold(w *Waiter) *Hold {
+	h := &Hold{W: w, done: make(chan struct{})}
+	h.stopLease = context.AfterFunc(w.Tracker.Context(), func() {
+		if err := w.Tracker.Err(); err != nil {
+			h.finish(err)
+		}
+	})
+	return h
+}
+
+// Err returns nil while held, and why the hold ended after.
+func (h *Hold) Err() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.err == nil {
+		// The tracker may have given up a moment before its callback ran.
+		return h.W.Tracker.Err()
+	}
+	return h.err
+}
+
+// Done returns a channel closed when the hold ends, and starts watching the
+// key (once) so that a delete by someone else ends it too.
+func (h *Hold) Done() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.exited == nil && h.err == nil {
+		ctx, stop := context.WithCancel(context.Background())
+		h.stop, h.exited = stop, make(chan struct{})
+		go h.monitor(ctx)
+	}
+	return h.done
+}
+
+// finish records why the hold ended and closes done, once.
+func (h *Hold) finish(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.err == nil {
+		h.err = err
+		close(h.done)
+	}
+}
+
+// End stops following the hold, waits for its monitor, and records err as
+// why it ended unless it had ended already. It does not touch the key.
+func (h *Hold) End(err error) {
+	h.stopLease()
+	h.mu.Lock()
+	stop, exited := h.stop, h.exited
+	h.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-exited
+	}
+	h.finish(err)
+}
+
+// monitor ends the hold when the key is deleted or the lease is lost.
+func (h *Hold) monitor(ctx context.Context) {
+	defer close(h.exited)
+	// Every call stops when the lease tracker gives up, even one that etcd
+	// never answers.
+	ctx, cancel := h.W.Bind(ctx)
+	defer cancel()
+	own := &mvccpb.KeyValue{Key: []byte(h.W.Key), CreateRevision: h.W.Rev}
+	// The key's create revision is a safe start: every later change to it
+	// is after it.
+	readRev := h.W.Rev
+	for {
+		err := h.W.WaitDeleteFrom(ctx, own, readRev)
+		if err == nil {
+			// Deleted, or the watch broke: look at the key itself.
+			var resp *clientv3.TxnResponse
+			resp, err = h.W.Check(ctx, clientv3.OpGet(h.W.Key, clientv3.WithCountOnly()))
+			if err == nil {
+				readRev = resp.Header.Revision
+				continue
+			}
+		}
+		if lerr := h.W.Tracker.Err(); lerr != nil {
+			h.finish(lerr)
+			return
+		}
+		if errors.Is(err, errs.Lost) || errors.Is(err, errs.SessionExpired) {
+			h.finish(err)
+			return
+		}
+		if context.Cause(ctx) == context.Canceled && ctx.Err() != nil {
+			return // stopped by End
+		}
+	}
+}
