@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// config is what every command that talks to etcd needs.
+type config struct {
+	endpoints      string
+	dialTimeout    time.Duration
+	commandTimeout time.Duration
+	cacert         string
+	cert           string
+	key            string
+	user           string
+	password       string
+	insecureTLS    bool
+	namespace      string
+}
+
+// env returns the first set variable among names, or def.
+func env(def string, names ...string) string {
+	for _, n := range names {
+		if v, ok := os.LookupEnv(n); ok && v != "" {
+			return v
+		}
+	}
+	return def
+}
+
+func envDuration(def time.Duration, names ...string) time.Duration {
+	if v := env("", names...); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
+}
+
+func (c *config) flags(cmd *cobra.Command) {
+	f := cmd.PersistentFlags()
+	f.StringVar(&c.endpoints, "endpoints", env("127.0.0.1:2379", "LOCKCTL_ENDPOINTS", "ETCDCTL_ENDPOINTS"), "comma-separated etcd endpoints ($LOCKCTL_ENDPOINTS, $ETCDCTL_ENDPOINTS)")
+	f.DurationVar(&c.dialTimeout, "dial-timeout", envDuration(5*time.Second, "LOCKCTL_DIAL_TIMEOUT", "ETCDCTL_DIAL_TIMEOUT"), "give up connecting to etcd after this long ($LOCKCTL_DIAL_TIMEOUT)")
+	f.DurationVar(&c.commandTimeout, "command-timeout", envDuration(5*time.Second, "LOCKCTL_COMMAND_TIMEOUT", "ETCDCTL_COMMAND_TIMEOUT"), "give up on one etcd request after this long ($LOCKCTL_COMMAND_TIMEOUT)")
+	f.StringVar(&c.cacert, "cacert", env("", "LOCKCTL_CACERT", "ETCDCTL_CACERT"), "verify the server with this CA bundle ($LOCKCTL_CACERT)")
+	f.StringVar(&c.cert, "cert", env("", "LOCKCTL_CERT", "ETCDCTL_CERT"), "client TLS certificate ($LOCKCTL_CERT)")
+	f.StringVar(&c.key, "key", env("", "LOCKCTL_KEY_FILE", "ETCDCTL_KEY"), "client TLS key ($LOCKCTL_KEY_FILE, $ETCDCTL_KEY)")
+	f.StringVar(&c.user, "user", env("", "LOCKCTL_USER", "ETCDCTL_USER"), "user[:password] for etcd authentication ($LOCKCTL_USER)")
+	f.StringVar(&c.password, "password", env("", "LOCKCTL_PASSWORD", "ETCDCTL_PASSWORD"), "password for --user ($LOCKCTL_PASSWORD)")
+	f.BoolVar(&c.insecureTLS, "insecure-skip-tls-verify", env("", "LOCKCTL_INSECURE_SKIP_TLS_VERIFY", "ETCDCTL_INSECURE_SKIP_TLS_VERIFY") == "true", "do not verify the server's certificate (testing only)")
+	f.StringVar(&c.namespace, "namespace", env("", "LOCKCTL_NAMESPACE"), "prefix for every key lockctl uses ($LOCKCTL_NAMESPACE)")
+}
+
+// validate checks the flags before anything touches the network.
+func (c *config) validate() error {
+	if strings.TrimSpace(c.endpoints) == "" {
+		return usagef("--endpoints is empty: give at least one etcd address, e.g. --endpoints 127.0.0.1:2379")
+	}
+	if c.dialTimeout <= 0 || c.commandTimeout <= 0 {
+		return usagef("--dial-timeout and --command-timeout must be positive")
+	}
+	for flag, path := range map[string]string{"--cacert": c.cacert, "--cert": c.cert, "--key": c.key} {
+		if path == "" {
+			continue
+		}
+		if _, err := os.Stat(path); err != nil {
+			return usagef("%s %s: %v", flag, path, errors.Unwrap(err))
+		}
+	}
+	if (c.cert == "") != (c.key == "") {
+		return usagef("--cert and --key go together: give both or neither")
+	}
+	return nil
+}
+
+// name returns the key prefix for a user-given name.
+func (c *config) name(n string) (string, error) {
+	if strings.Trim(n, "/ ") == "" {
+		return "", usagef("the name %q is empty: give a lock name such as jobs/nightly", n)
+	}
+	return c.namespace + n, nil
+}
+
+// connect returns a client that has answered one request, or an
+// ExitUnavailable error within the dial and command timeouts.
+func (c *config) connect(ctx context.Context) (*clientv3.Client, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	cfg := clientv3.Config{
+		Endpoints:   strings.Split(c.endpoints, ","),
+		DialTimeout: c.dialTimeout,
+		Logger:      zap.NewNop(),
+		Context:     ctx,
+	}
+	if c.cacert != "" || c.cert != "" || c.insecureTLS {
+		info := transport.TLSInfo{CertFile: c.cert, KeyFile: c.key, TrustedCAFile: c.cacert}
+		tc, err := info.ClientConfig()
+		if err != nil {
+			return nil, usagef("TLS files: %v", err)
+		}
+		if c.insecureTLS {
+			tc.InsecureSkipVerify = true
+		}
+		cfg.TLS = tc
+	}
+	cfg.Username, cfg.Password = c.user, c.password
+	if u, p, ok := strings.Cut(c.user, ":"); ok && c.password == "" {
+		cfg.Username, cfg.Password = u, p
+	}
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		return nil, withCode(ExitUnavailable, fmt.Errorf("connect to %s: %w", c.endpoints, err))
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.dialTimeout+c.commandTimeout)
+	defer cancel()
+	if _, err := cli.Get(rctx, "lockctl-health", clientv3.WithCountOnly()); err != nil {
+		cli.Close()
+		return nil, unavailable(c.endpoints, err)
+	}
+	return cli, nil
+}
+
+// unavailable explains a failed first request.
+func unavailable(eps string, err error) error {
+	hint := "is etcd running there? (try 'lockctl dev' for a local one)"
+	switch {
+	case errors.Is(err, rpctypes.ErrAuthFailed), errors.Is(err, rpctypes.ErrUserEmpty), errors.Is(err, rpctypes.ErrPermissionDenied),
+		status.Code(err) == codes.Unauthenticated, status.Code(err) == codes.PermissionDenied:
+		hint = "check --user and --password"
+	case strings.Contains(err.Error(), "tls") || strings.Contains(err.Error(), "certificate") || errors.As(err, new(*tls.CertificateVerificationError)):
+		hint = "check --cacert, --cert and --key"
+	}
+	return withCode(ExitUnavailable, fmt.Errorf("cannot reach etcd at %s: %w; %s", eps, err, hint))
+}
+
+func newRoot(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	cfg := &config{}
+	root := &cobra.Command{
+		Use:   "lockctl",
+		Short: "Run commands under etcd locks, semaphores and leader elections",
+		Long: `lockctl runs a command only while it holds a lock, a semaphore slot or a leadership
+in etcd, so that cron jobs, deploy steps and singleton workers never overlap across hosts.
+
+It never hangs on an unreachable etcd (--dial-timeout, --command-timeout), forwards
+signals to the command's process group, stops the command if the hold is lost, and
+revokes its lease on exit so the next run does not wait.
+
+` + exitCodesHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	cfg.flags(root)
+	root.AddCommand(
+		newRunCmd(cfg),
+		newStatusCmd(cfg),
+		newLsCmd(cfg),
+		newReleaseCmd(cfg),
+		newDevCmd(),
+		newVersionCmd(),
+	)
+	root.SetContext(ctx)
+	return root
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRoot(ctx, stdin, stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) && ee.err == nil {
+		return ee.code // the child's own code: nothing to print
+	}
+	fmt.Fprintf(stderr, "lockctl: %v\n", err)
+	if !errors.As(err, &ee) {
+		// cobra's own errors (unknown flag, wrong arguments) are usage errors.
+		if strings.Contains(err.Error(), "unknown") || strings.Contains(err.Error(), "arg") || strings.Contains(err.Error(), "flag") {
+			fmt.Fprintln(stderr, "Run 'lockctl --help' for usage.")
+			return ExitUsage
+		}
+	}
+	return codeOf(err)
+}

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/coordkit/coordkit/mutex"
+	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// holdOpts are the flags shared by run and elect.
+type holdOpts struct {
+	ttl       int
+	wait      time.Duration
+	waitSet   bool
+	killGrace time.Duration
+	conflict  int
+	shell     bool
+}
+
+func (o *holdOpts) flags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.IntVar(&o.ttl, "ttl", 10, "session TTL in seconds: how long the hold outlives a crashed lockctl")
+	f.DurationVar(&o.wait, "wait", 0, "give up acquiring after this long (0: try once, like flock -n; default: wait forever)")
+	f.DurationVar(&o.killGrace, "kill-grace", 10*time.Second, "after the hold is lost, wait this long after TERM before KILL")
+	f.IntVar(&o.conflict, "conflict-exit-code", ExitConflict, "exit code when not acquired within --wait")
+	f.BoolVar(&o.shell, "shell", false, "run the command through /bin/sh -c (give it as one argument)")
+}
+
+func (o *holdOpts) validate(cmd *cobra.Command, argv []string) error {
+	o.waitSet = cmd.Flags().Changed("wait")
+	switch {
+	case len(argv) == 0:
+		return usagef("no command to run: put it after --, e.g. lockctl %s NAME -- backup.sh", cmd.Name())
+	case o.ttl < 1:
+		return usagef("--ttl %d: the session TTL must be at least 1 second", o.ttl)
+	case o.wait < 0:
+		return usagef("--wait %v: must be 0 (try once) or positive", o.wait)
+	case o.killGrace < 0:
+		return usagef("--kill-grace %v: must not be negative", o.killGrace)
+	case o.conflict < 0 || o.conflict > 255:
+		return usagef("--conflict-exit-code %d: must be between 0 and 255", o.conflict)
+	case o.shell && len(argv) != 1:
+		return usagef("--shell takes the command as one argument, e.g. --shell -- 'backup.sh | gzip'")
+	}
+	return nil
+}
+
+// acquireCtx bounds acquisition by --wait.
+func (o *holdOpts) acquireCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if o.waitSet && o.wait > 0 {
+		return context.WithTimeout(ctx, o.wait)
+	}
+	return context.WithCancel(ctx)
+}
+
+// holderInfo is stored in the hold's key, for "lockctl status".
+type holderInfo struct {
+	Host    string   `json:"host"`
+	PID     int      `json:"pid"`
+	Command []string `json:"command"`
+	Since   string   `json:"since"`
+}
+
+func holderValue(argv []string) string {
+	host, _ := os.Hostname()
+	b, _ := json.Marshal(holderInfo{Host: host, PID: os.Getpid(), Command: argv, Since: time.Now().UTC().Format(time.RFC3339)})
+	return string(b)
+}
+
+// hold is what run and elect hold while the child runs.
+type hold interface {
+	Done() <-chan struct{}
+	Err() error
+	Token() int64
+	Key() string
+	Release(ctx context.Context) error
+}
+
+type mutexHold struct{ *mutex.Mutex }
+
+func (h mutexHold) Release(ctx context.Context) error { return h.Unlock(ctx) }
+
+func newRunCmd(cfg *config) *cobra.Command {
+	o := &holdOpts{}
+	cmd := &cobra.Command{
+		Use:   "run NAME [flags] -- CMD [ARGS...]",
+		Short: "Run a command while holding the lock NAME",
+		Long: `Run CMD while holding the lock NAME. Only one lockctl run (or coordkit mutex, etcd
+concurrency.Mutex or etcdctl lock) holds NAME at a time, across all hosts.
+
+By default it waits for the lock as long as it takes; --wait 0 tries once and exits with
+--conflict-exit-code (75) if the lock is taken, as flock -n does. A crontab line:
+
+  */5 * * * * lockctl run --wait 0 jobs/report -- /usr/local/bin/report.sh
+
+The command gets LOCKCTL_NAME, LOCKCTL_KEY, LOCKCTL_TOKEN, LOCKCTL_LEASE, ETCD_LOCK_KEY and
+ETCD_LOCK_REV. LOCKCTL_TOKEN is a fencing token that grows with every new holder: pass it
+with writes to shared storage and reject writes with a lower token than one already seen.
+
+` + exitCodesHelp,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, argv := args[0], args[1:]
+			if cmd.ArgsLenAtDash() != 1 && len(argv) > 0 {
+				return usagef("put the command after --, e.g. lockctl run %s -- %s", name, strings.Join(argv, " "))
+			}
+			if err := o.validate(cmd, argv); err != nil {
+				return err
+			}
+			key, err := cfg.name(name)
+			if err != nil {
+				return err
+			}
+			return holdAndRun(cmd, cfg, o, key, argv, func(ctx context.Context, s *concurrency.Session) (hold, error) {
+				m := mutex.New(s, key, mutex.WithValue(holderValue(argv)))
+				var err error
+				if o.waitSet && o.wait == 0 {
+					err = m.TryLock(ctx)
+				} else {
+					err = m.Lock(ctx)
+				}
+				if errors.Is(err, mutex.ErrLocked) {
+					err = errNotAcquired
+				}
+				return mutexHold{m}, err
+			})
+		},
+	}
+	o.flags(cmd)
+	return cmd
+}
+
+var errNotAcquired = errors.New("not acquired: held by another")
+
+// holdAndRun connects, acquires with acquire, runs argv under the hold and
+// returns the error that carries lockctl's exit code.
+func holdAndRun(cmd *cobra.Command, cfg *config, o *holdOpts, name string, argv []string,
+	acquire func(context.Context, *concurrency.Session) (hold, error)) error {
+	ctx := cmd.Context()
+	cli, err := cfg.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	s, err := newSession(ctx, cfg, cli, o.ttl)
+	if err != nil {
+		return err
+	}
+	// Revoking the lease at exit frees the hold at once for the next run.
+	defer closeSession(cfg, s)
+
+	actx, cancel := o.acquireCtx(ctx)
+	h, err := acquire(actx, s)
+	cancel()
+	switch {
+	case errors.Is(err, errNotAcquired), err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		return withCode(o.conflict, fmt.Errorf("%s: not acquired within --wait %v: held by another", name, o.wait))
+	case err != nil && ctx.Err() != nil:
+		return withCode(ExitInterrupted, fmt.Errorf("%s: interrupted while waiting", name))
+	case err != nil:
+		return withCode(ExitUnavailable, fmt.Errorf("%s: acquire: %w", name, err))
+	}
+	code, lost := runChild(cmd, o, argv, childEnv(name, h, s), h.Done())
+	lossErr := h.Err()
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.commandTimeout)
+	defer rcancel()
+	rerr := h.Release(rctx)
+	if lost {
+		return withCode(ExitLost, fmt.Errorf("%s: hold lost while the command ran (%v): the command was stopped", name, lossErr))
+	}
+	if rerr != nil && !errors.Is(rerr, context.DeadlineExceeded) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "lockctl: %s: release: %v (the lease is revoked on exit anyway)\n", name, rerr)
+	}
+	return withCode(code, nil)
+}
+
+// newSession grants the lease with a timeout (NewSession's own Grant has
+// none) and keeps it alive for the life of the process.
+func newSession(ctx context.Context, cfg *config, cli *clientv3.Client, ttl int) (*concurrency.Session, error) {
+	gctx, cancel := context.WithTimeout(ctx, cfg.commandTimeout)
+	defer cancel()
+	lease, err := cli.Grant(gctx, int64(ttl))
+	if err != nil {
+		return nil, unavailable(cfg.endpoints, err)
+	}
+	s, err := concurrency.NewSession(cli, concurrency.WithLease(lease.ID), concurrency.WithTTL(ttl))
+	if err != nil {
+		return nil, unavailable(cfg.endpoints, err)
+	}
+	return s, nil
+}
+
+func closeSession(cfg *config, s *concurrency.Session) {
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.commandTimeout)
+	defer cancel()
+	s.Orphan()
+	s.Client().Revoke(ctx, s.Lease())
+}
+
+// childEnv is the parent's environment with lockctl's variables set to
+// the real values, never inherited.
+func childEnv(name string, h hold, s *concurrency.Session) []string {
+	set := map[string]string{
+		"LOCKCTL_NAME":  name,
+		"LOCKCTL_KEY":   h.Key(),
+		"LOCKCTL_TOKEN": strconv.FormatInt(h.Token(), 10),
+		"LOCKCTL_LEASE": fmt.Sprintf("%x", int64(s.Lease())),
+		"ETCD_LOCK_KEY": h.Key(),
+		"ETCD_LOCK_REV": strconv.FormatInt(h.Token(), 10),
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ours := set[k]; !ours {
+			env = append(env, kv)
+		}
+	}
+	for k, v := range set {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
+
+// runChild runs argv in its own process group, forwards signals to the
+// group, and stops the group if lost closes first. It returns the child's
+// exit code and whether the hold was lost.
+func runChild(cmd *cobra.Command, o *holdOpts, argv []string, env []string, lost <-chan struct{}) (int, bool) {
+	if o.shell {
+		argv = []string{"/bin/sh", "-c", argv[0]}
+	}
+	c := exec.Command(argv[0], argv[1:]...)
+	c.Stdin, c.Stdout, c.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+	c.Env = env
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, forwarded...)
+	defer signal.Stop(sigs)
+	if err := c.Start(); err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "lockctl: cannot run %s: %v\n", argv[0], err)
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+			return 127, false
+		}
+		return 126, false
+	}
+	exited := make(chan struct{})
+	go func() {
+		c.Wait()
+		close(exited)
+	}()
+	pgid := c.Process.Pid
+	wasLost := false
+	var kill <-chan time.Time
+	for {
+		select {
+		case <-exited:
+			return exitCode(c.ProcessState), wasLost
+		case sig := <-sigs:
+			syscall.Kill(-pgid, sig.(syscall.Signal))
+		case <-lost:
+			lost = nil
+			wasLost = true
+			fmt.Fprintf(cmd.ErrOrStderr(), "lockctl: hold lost: sending TERM to the command, KILL in %v\n", o.killGrace)
+			syscall.Kill(-pgid, syscall.SIGTERM)
+			t := time.NewTimer(o.killGrace)
+			defer t.Stop()
+			kill = t.C
+		case <-kill:
+			kill = nil
+			syscall.Kill(-pgid, syscall.SIGKILL)
+		}
+	}
+}
+
+func exitCode(ps *os.ProcessState) int {
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
