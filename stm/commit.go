@@ -84,21 +84,26 @@ func (t *tx) loadElse(c commit, resp *clientv3.TxnResponse) {
 	if len(resp.Responses) != len(c.reads) {
 		return
 	}
-	t.cache = make(map[string]*mvccpb.KeyValue)
-	t.cacheRanges = make(map[rangeSpec]*rangeRead)
-	t.cacheRev = resp.Header.Revision
 	for i, s := range c.reads {
-		r := resp.Responses[i].GetResponseRange()
-		if s.end == "" {
-			var kv *mvccpb.KeyValue
-			if len(r.Kvs) > 0 {
-				kv = r.Kvs[0]
-			}
-			t.cache[s.start] = kv
-		} else {
-			t.cacheRanges[s] = &rangeRead{spec: s, rev: t.cacheRev, kvs: r.Kvs, more: r.More}
+		r := (*clientv3.GetResponse)(resp.Responses[i].GetResponseRange())
+		r.Header = resp.Header
+		t.remember(s, r)
+	}
+	if t.iso.snapshot() {
+		// remember took t.rev for the ranges' revision.
+		for _, r := range t.cacheRanges {
+			r.rev = t.cacheRev
 		}
 	}
+}
+
+// rereadNext makes the next attempt read afresh, in its first round trip,
+// what this one read.
+func (t *tx) rereadNext(c commit) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.dropCache()
+	t.hints = c.reads
 }
 
 func modRev(kv *mvccpb.KeyValue) int64 {

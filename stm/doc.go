@@ -56,9 +56,14 @@
 // # Retries and errors
 //
 // Conflicts are retried after an exponential backoff with jitter
-// (github.com/cenkalti/backoff/v4; [WithBackoff]). When a commit conflicts,
-// etcd returns in the same round trip the keys and ranges the attempt read,
-// and the next attempt starts from them, so a retry costs one round trip.
+// (github.com/cenkalti/backoff/v4; [WithBackoff]). The next attempt reads
+// everything the failed one read in its first round trip, so a retry costs
+// two round trips however many keys the function reads one by one. Waiting
+// lets the transaction that won finish rather than collide again: with 8
+// clients incrementing one key, Run makes about 1.1 attempts per commit
+// where etcd's STM, which retries at once, makes about 6, and commits about
+// twice as fast. The price is a longer tail: a transaction that keeps losing
+// waits longer each time, while new ones go first.
 // Transient RPC errors (no leader, leader changed, unavailable, timeouts)
 // are retried with a slower backoff. The function's own error ends Run and
 // is returned as is; so is a panic, as a [*PanicError]. Nothing is

@@ -176,7 +176,7 @@ func TestIgnoredReadErrorStillAborts(t *testing.T) {
 
 // conflictEvery returns a transaction that reads key and, on every attempt,
 // has other write it before committing, so that no attempt can commit.
-func conflictEvery(t *testing.T, other *clientv3.Client, key string, attempts *int) func(stm.Tx) error {
+func conflictEvery(other *clientv3.Client, key string, attempts *int) func(stm.Tx) error {
 	return func(tx stm.Tx) error {
 		*attempts++
 		if _, err := tx.Get(key); err != nil {
@@ -195,7 +195,7 @@ func TestMaxAttempts(t *testing.T) {
 	cli, p := setup(t)
 	var stats stm.Stats
 	attempts := 0
-	res, err := stm.Run(t.Context(), cli, conflictEvery(t, testutil.Client(t, srv), p+"k", &attempts),
+	res, err := stm.Run(t.Context(), cli, conflictEvery(testutil.Client(t, srv), p+"k", &attempts),
 		stm.WithMaxAttempts(3), stm.WithBackoff(0, 0), stm.WithStats(&stats))
 	require.ErrorIs(t, err, stm.ErrTooManyAttempts)
 	require.ErrorIs(t, err, stm.ErrConflict)
@@ -226,7 +226,7 @@ func TestContextEndsRun(t *testing.T) {
 			return err
 		}}
 		attempts := 0
-		res, err := stm.Run(ctx, tap.client(t), conflictEvery(t, testutil.Client(t, srv), p+"k", &attempts),
+		res, err := stm.Run(ctx, tap.client(t), conflictEvery(testutil.Client(t, srv), p+"k", &attempts),
 			stm.WithBackoff(time.Hour, time.Hour))
 		require.ErrorIs(t, err, context.Canceled)
 		require.ErrorIs(t, err, stm.ErrConflict, "the last failure is kept")
@@ -239,18 +239,27 @@ func TestContextEndsRun(t *testing.T) {
 		cli, p := setup(t)
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
-		inner := 0
-		conflict := conflictEvery(t, testutil.Client(t, srv), p+"k", &inner)
-		res, err := stm.Run(ctx, cli, func(tx stm.Tx) error {
-			if inner == 1 {
+		other := testutil.Client(t, srv)
+		tap := &txnTap{}
+		attempts := 0
+		res, err := stm.Run(ctx, tap.client(t), func(tx stm.Tx) error {
+			attempts++
+			if _, err := tx.Get(p + "k"); err != nil {
+				return err
+			}
+			if attempts == 1 {
+				put(t, other, p+"k", "other") // conflict
+			} else {
 				cancel()
 			}
-			return conflict(tx)
+			tx.Put(p+"k", "mine")
+			return nil
 		})
 		require.ErrorIs(t, err, context.Canceled)
 		require.NotErrorIs(t, err, stm.ErrUncertain, "a commit not sent did not commit")
 		require.Equal(t, 2, res.Attempts)
-		require.Equal(t, "2", get(t, cli, p+"k"))
+		require.Equal(t, 3, tap.count(), "read, commit, read: the second commit is not sent")
+		require.Equal(t, "other", get(t, cli, p+"k"))
 	})
 	t.Run("canceled with the commit in flight", func(t *testing.T) {
 		t.Parallel()
@@ -273,7 +282,7 @@ func TestContextEndsRun(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 		defer cancel()
 		attempts := 0
-		res, err := stm.Run(ctx, cli, conflictEvery(t, testutil.Client(t, srv), p+"k", &attempts))
+		res, err := stm.Run(ctx, cli, conflictEvery(testutil.Client(t, srv), p+"k", &attempts))
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		require.Equal(t, attempts, res.Attempts)
 		require.NotEqual(t, "mine", get(t, cli, p+"k"))
@@ -327,6 +336,24 @@ func TestRoundTrips(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, res.Attempts)
 	require.Equal(t, "7", get(t, cli, p+"sum"))
+	require.Equal(t, 3+1+2, tap.count(), "first attempt: three reads and a commit; second: one read and a commit")
+
+	// Without a wait, the failed commit returns what the attempt read.
+	tap = &txnTap{}
+	attempts = 0
+	res, err = stm.Run(t.Context(), tap.client(t), func(tx stm.Tx) error {
+		attempts++
+		if attempts == 1 {
+			if _, err := tx.Get(p + "a"); err != nil {
+				return err
+			}
+			put(t, other, p+"a", "6")
+		}
+		return sum3(tx)
+	}, stm.WithBackoff(0, 0))
+	require.NoError(t, err)
+	require.Equal(t, 2, res.Attempts)
+	require.Equal(t, "8", get(t, cli, p+"sum"))
 	require.Equal(t, 3+1+1, tap.count(), "first attempt: three reads and a commit; second: a commit")
 
 	// A prefetched key that fn does not read is not checked.

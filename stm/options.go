@@ -63,12 +63,13 @@ type options struct {
 	stats       *Stats
 }
 
-// The default conflict backoff. A conflict means another transaction
-// committed a moment ago; waiting about one commit round trip before trying
-// again lets it finish instead of colliding with it once more.
+// The default conflict backoff, chosen by measurement on a local etcd
+// (BenchmarkCounterW8): with 8 clients on one key, 2 ms to 25 ms keeps
+// attempts near one per commit, where retrying at once takes about six.
+// A larger cap helps more clients, at the cost of a longer tail.
 const (
 	defaultInitial = 2 * time.Millisecond
-	defaultMax     = 100 * time.Millisecond
+	defaultMax     = 25 * time.Millisecond
 )
 
 func buildOptions(opts []Option) options {
@@ -99,20 +100,26 @@ func WithMaxAttempts(n int) Option {
 }
 
 // WithPrefetch names keys the function will read. They are read in the
-// same round trip as the attempt's first read (and again, with the keys the
-// function read, in the failed commit of a conflicting attempt), so reading
-// them costs no round trip of its own. A prefetched key that the function
-// does not read is not checked at commit.
+// same round trip as each attempt's first read, so reading them costs no
+// round trip of its own. A prefetched key that the function does not read
+// is not checked at commit.
 func WithPrefetch(keys ...string) Option {
 	return optionFunc(func(o *options) { o.prefetch = append(o.prefetch, keys...) })
 }
 
 // WithBackoff sets the wait after a conflict: exponential from initial, up
 // to max, each wait drawn at random between half and one and a half times
-// the current interval (github.com/cenkalti/backoff/v4). initial 0 retries at
-// once, as etcd's concurrency.NewSTM does. The defaults are 2 ms and 100 ms.
-// Transient RPC errors have their own, slower backoff. It panics if initial
-// is negative or max is smaller than initial.
+// the current interval (github.com/cenkalti/backoff/v4). The defaults are
+// 2 ms and 25 ms, suited to an etcd a fraction of a millisecond away; scale
+// them with the round trip to a distant one. After a wait, the next attempt
+// reads afresh, in its first round trip, everything the failed one read.
+//
+// initial 0 retries at once, as etcd's concurrency.NewSTM does, and then
+// the failed commit itself returns what the attempt read, so a retry costs
+// one round trip; under contention it costs many more attempts.
+//
+// Transient RPC errors have their own backoff, from 50 ms to 2 s. It panics
+// if initial is negative or max is smaller than initial.
 func WithBackoff(initial, max time.Duration) Option {
 	if initial < 0 || max < initial {
 		panic(fmt.Sprintf("stm: WithBackoff(%v, %v): need 0 <= initial <= max", initial, max))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -66,7 +67,7 @@ func Run(ctx context.Context, cli *clientv3.Client, fn func(tx Tx) error, opts .
 	o := buildOptions(opts)
 	r := &runner{
 		ctx: ctx, cli: cli, fn: fn, o: o,
-		tx: &tx{ctx: ctx, cli: cli, iso: o.iso, prefetch: o.prefetch},
+		tx: &tx{ctx: ctx, cli: cli, iso: o.iso, prefetch: o.prefetch, hints: keySpecs(o.prefetch)},
 		conflictBo: backoff.NewExponentialBackOff(
 			backoff.WithInitialInterval(o.initial),
 			backoff.WithMaxInterval(o.max),
@@ -149,7 +150,10 @@ func (r *runner) commit() (done bool, err error) {
 		// Not sent: certainly not committed.
 		return false, fmt.Errorf("stm: after %d attempts: %w", r.res.Attempts, err)
 	}
-	resp, err := r.send(c)
+	// Without a wait before the next attempt, what the failed commit
+	// reads is fresh enough to start from; after one, it is stale.
+	useElse := r.o.initial == 0
+	resp, err := r.send(c, useElse)
 	if err != nil {
 		switch {
 		case r.ctx.Err() != nil:
@@ -169,17 +173,24 @@ func (r *runner) commit() (done bool, err error) {
 		return true, nil
 	}
 	r.res.Conflicts++
-	r.tx.loadElse(c, resp)
 	if err := r.giveUp(ErrConflict); err != nil {
 		return false, err
+	}
+	if useElse {
+		r.tx.loadElse(c, resp)
+	} else {
+		r.tx.rereadNext(c)
 	}
 	return false, r.sleep(r.conflictBo, ErrConflict)
 }
 
-func (r *runner) send(c commit) (*clientv3.TxnResponse, error) {
-	ops := make([]clientv3.Op, len(c.reads))
-	for i, s := range c.reads {
-		ops[i] = s.op()
+func (r *runner) send(c commit, withElse bool) (*clientv3.TxnResponse, error) {
+	var ops []clientv3.Op
+	if withElse {
+		ops = make([]clientv3.Op, len(c.reads))
+		for i, s := range c.reads {
+			ops[i] = s.op()
+		}
 	}
 	return r.cli.Txn(r.ctx).If(c.cmps...).Then(c.writes...).Else(ops...).Commit()
 }
@@ -199,7 +210,7 @@ func (r *runner) resend(c commit, first error) (*clientv3.TxnResponse, error) {
 		if err := r.sleep(r.errorBo, last); err != nil {
 			return nil, fmt.Errorf("stm: commit: %w: %w", ErrUncertain, err)
 		}
-		resp, err := r.send(c)
+		resp, err := r.send(c, false)
 		switch {
 		case err == nil && resp.Succeeded:
 			return resp, nil
@@ -255,6 +266,17 @@ func (r *runner) sleep(b *backoff.ExponentialBackOff, cause error) error {
 	case <-r.ctx.Done():
 		return fmt.Errorf("stm: after %d attempts: %w (last: %w)", r.res.Attempts, r.ctx.Err(), cause)
 	}
+}
+
+func keySpecs(keys []string) []rangeSpec {
+	specs := make([]rangeSpec, 0, len(keys))
+	for _, k := range keys {
+		s := rangeSpec{start: k}
+		if !slices.Contains(specs, s) {
+			specs = append(specs, s)
+		}
+	}
+	return specs
 }
 
 // transient reports whether err may go away by itself: the cluster is

@@ -109,7 +109,7 @@ type tx struct {
 	ctx      context.Context
 	cli      *clientv3.Client
 	iso      Isolation
-	prefetch []string
+	prefetch []string // WithPrefetch's keys
 
 	mu     sync.Mutex                  // guards the fields below
 	done   bool                        // the attempt's function returned
@@ -120,8 +120,11 @@ type tx struct {
 	ranges []*rangeRead                // ranges read
 	writes map[string]write
 
-	// What the previous attempt's failed commit read, at cacheRev, for
-	// this attempt to use instead of reading again.
+	// hints are read with the attempt's first read, into the cache: the
+	// prefetch keys, and after a conflict what the last attempt read.
+	hints []rangeSpec
+	// What the attempt knows but has not read yet, at cacheRev: what the
+	// hints or the previous attempt's failed commit read.
 	cache       map[string]*mvccpb.KeyValue
 	cacheRanges map[rangeSpec]*rangeRead
 	cacheRev    int64
@@ -382,16 +385,15 @@ func (t *tx) readRev(r *clientv3.GetResponse) int64 {
 }
 
 // fetch reads specs (a key when end is "", else a range) in one round trip.
-// At the attempt's first read it also reads the prefetch keys not yet
-// known. Under the snapshot levels, the first read is linearizable and fixes
-// the attempt's revision; later ones read at that revision from the member
-// the client talks to.
+// At the attempt's first read it also reads the hints not yet known. Under
+// the snapshot levels, the first read is linearizable and fixes the
+// attempt's revision; later ones read at that revision from the member the
+// client talks to.
 func (t *tx) fetch(specs []rangeSpec) ([]*clientv3.GetResponse, error) {
 	n := len(specs)
 	if len(t.reads) == 0 && len(t.ranges) == 0 {
-		for _, k := range t.prefetch {
-			s := rangeSpec{start: k}
-			if _, ok := t.cache[k]; !ok && !slices.Contains(specs, s) {
+		for _, s := range t.hints {
+			if !t.cached(s) && !slices.Contains(specs, s) {
 				specs = append(specs, s)
 			}
 		}
@@ -421,13 +423,33 @@ func (t *tx) fetch(specs []rangeSpec) ([]*clientv3.GetResponse, error) {
 		out[i] = (*clientv3.GetResponse)(r.GetResponseRange())
 		out[i].Header = resp.Header
 	}
-	if len(specs) > n && t.cache == nil {
-		t.cache = make(map[string]*mvccpb.KeyValue)
-	}
 	for i, s := range specs[n:] {
-		t.cache[s.start] = first(out[n+i])
+		t.remember(s, out[n+i])
 	}
 	return out[:n], nil
+}
+
+func (t *tx) cached(s rangeSpec) bool {
+	if s.end == "" {
+		_, ok := t.cache[s.start]
+		return ok
+	}
+	_, ok := t.cacheRanges[s]
+	return ok
+}
+
+// remember caches what a read of s returned, for the attempt to use.
+func (t *tx) remember(s rangeSpec, r *clientv3.GetResponse) {
+	if t.cache == nil {
+		t.cache = make(map[string]*mvccpb.KeyValue)
+		t.cacheRanges = make(map[rangeSpec]*rangeRead)
+	}
+	t.cacheRev = r.Header.Revision
+	if s.end == "" {
+		t.cache[s.start] = first(r)
+	} else {
+		t.cacheRanges[s] = &rangeRead{spec: s, rev: t.readRev(r), kvs: r.Kvs, more: r.More}
+	}
 }
 
 func (t *tx) do(specs []rangeSpec, opts ...clientv3.OpOption) (*clientv3.TxnResponse, error) {
