@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/coordkit/coordkit/etcdtest"
@@ -46,6 +47,11 @@ func TestScripts(t *testing.T) {
 			}
 			env.Defer(func() { srv.Close() })
 			env.Setenv("LOCKCTL_ENDPOINTS", srv.Endpoints()[0])
+			examples, err := filepath.Abs("../../examples")
+			if err != nil {
+				return err
+			}
+			env.Setenv("EXAMPLES", examples)
 			return nil
 		},
 	})

@@ -1,0 +1,81 @@
+// Package demo is what the example programs share: an etcd to run against
+// (the one given with -endpoints, or an embedded one) and clients of it.
+package demo
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coordkit/coordkit/etcdtest"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// Env is an etcd to run against, and the clients made of it.
+type Env struct {
+	Endpoints []string
+	Out       io.Writer
+
+	srv     *etcdtest.Cluster
+	mu      sync.Mutex // guards clients
+	clients []*clientv3.Client
+}
+
+// Setup parses the example's flags (-endpoints) and returns its etcd: the
+// one given, or an embedded single-member etcd when none is. Close it when
+// done.
+func Setup(ctx context.Context, name string, args []string, out io.Writer) (*Env, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	eps := fs.String("endpoints", "", "comma-separated etcd endpoints (default: start an embedded etcd)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	e := &Env{Out: out}
+	if *eps != "" {
+		e.Endpoints = strings.Split(*eps, ",")
+		return e, nil
+	}
+	srv, err := etcdtest.Start(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("start embedded etcd: %w", err)
+	}
+	e.srv, e.Endpoints = srv, srv.Endpoints()
+	fmt.Fprintf(out, "(started an embedded etcd at %s; pass -endpoints to use your own)\n\n", e.Endpoints[0])
+	return e, nil
+}
+
+// Client returns a new client; each simulated host should have its own.
+func (e *Env) Client() (*clientv3.Client, error) {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	e.clients = append(e.clients, cli)
+	e.mu.Unlock()
+	return cli, nil
+}
+
+// Close closes every client and stops the embedded etcd, if any.
+func (e *Env) Close() {
+	e.mu.Lock()
+	for _, c := range e.clients {
+		c.Close()
+	}
+	e.clients = nil
+	e.mu.Unlock()
+	if e.srv != nil {
+		e.srv.Close()
+	}
+}
+
+// Say prints one line of the story.
+func (e *Env) Say(format string, args ...any) {
+	fmt.Fprintf(e.Out, format+"\n", args...)
+}
