@@ -87,13 +87,7 @@ func (t *tx) loadElse(c commit, resp *clientv3.TxnResponse) {
 	for i, s := range c.reads {
 		r := (*clientv3.GetResponse)(resp.Responses[i].GetResponseRange())
 		r.Header = resp.Header
-		t.remember(s, r)
-	}
-	if t.iso.snapshot() {
-		// remember took t.rev for the ranges' revision.
-		for _, r := range t.cacheRanges {
-			r.rev = t.cacheRev
-		}
+		t.remember(s, r, resp.Header.Revision)
 	}
 }
 

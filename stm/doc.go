@@ -78,9 +78,10 @@
 // # Cost
 //
 // A transaction that reads k keys one after another and commits costs k+1
-// round trips; [Tx.GetMany] and [WithPrefetch] read many keys in one. The
-// commit's compares count towards etcd's limit on operations in one Txn
-// (--max-txn-ops, 128 by default): one per key read, key returned by a
+// round trips; [Tx.GetMany] and [WithPrefetch] read many keys in one. etcd
+// limits the operations in one Txn (--max-txn-ops, 128 by default), and
+// Run returns its error at once when a transaction exceeds it: a GetMany
+// counts one per key, a commit one compare per key read, key returned by a
 // range, range read and, under SerializableSnapshot, key written.
 //
 // [Result] reports attempts, conflicts and the commit revision of one call;

@@ -161,7 +161,7 @@ func (r *runner) commit() (done bool, err error) {
 		case !transient(err):
 			return false, fmt.Errorf("stm: commit: %w", err)
 		case !applied(err):
-			r.tx.dropCache()
+			r.tx.rereadNext(c)
 			return false, r.retryError(err)
 		}
 		if resp, err = r.resend(c, err); err != nil {

@@ -2,15 +2,11 @@ package stm
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"sort"
-	"strings"
 	"sync"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -67,41 +63,6 @@ type write struct {
 	val string
 	del bool
 	op  clientv3.Op
-}
-
-// rangeSpec is a read: of the key start if end is "", else of the range
-// [start, end) with a limit.
-type rangeSpec struct {
-	start, end string
-	limit      int64 // limit sent to etcd, 0 for none
-}
-
-type rangeRead struct {
-	spec rangeSpec
-	rev  int64 // revision the range was read at
-	kvs  []*mvccpb.KeyValue
-	more bool // etcd had more keys than limit
-}
-
-// window is the end of the part of the range that the read covered: up to
-// and including the last key when etcd cut the read at the limit.
-func (r *rangeRead) window() string {
-	if r.more && len(r.kvs) > 0 {
-		return string(r.kvs[len(r.kvs)-1].Key) + "\x00"
-	}
-	return r.spec.end
-}
-
-func (r *rangeRead) find(key string) (*mvccpb.KeyValue, bool) {
-	i := sort.Search(len(r.kvs), func(i int) bool { return string(r.kvs[i].Key) >= key })
-	if i < len(r.kvs) && string(r.kvs[i].Key) == key {
-		return r.kvs[i], true
-	}
-	return nil, false
-}
-
-func inRange(key, start, end string) bool {
-	return key >= start && (end == "\x00" || key < end)
 }
 
 // tx is the Tx of one Run; begin resets it for each attempt.
@@ -281,81 +242,6 @@ func (t *tx) usable() error {
 	return t.err
 }
 
-func (t *tx) Range(start, end string, limit int64) ([]KV, error) {
-	if limit < 0 {
-		panic(fmt.Sprintf("stm: Range(%q, %q, %d): negative limit", start, end, limit))
-	}
-	if end == "" {
-		panic(fmt.Sprintf("stm: Range(%q, \"\"): empty end; use Get for one key", start))
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if err := t.usable(); err != nil {
-		return nil, err
-	}
-	// Ask for as many more keys as the transaction deletes in the range,
-	// so that limit keys are left after its own writes are applied.
-	spec := rangeSpec{start: start, end: end}
-	if limit > 0 {
-		spec.limit = limit
-		for k, w := range t.writes {
-			if w.del && inRange(k, start, end) {
-				spec.limit++
-			}
-		}
-	}
-	r := t.findRange(spec)
-	if r == nil {
-		resps, err := t.fetch([]rangeSpec{spec})
-		if err != nil {
-			t.err = fmt.Errorf("stm: range [%q, %q): %w", start, end, err)
-			return nil, t.err
-		}
-		r = &rangeRead{spec: spec, rev: t.readRev(resps[0]), kvs: resps[0].Kvs, more: resps[0].More}
-		t.ranges = append(t.ranges, r)
-	}
-	return t.merge(r, limit), nil
-}
-
-func (t *tx) findRange(spec rangeSpec) *rangeRead {
-	for _, r := range t.ranges {
-		if r.spec == spec {
-			return r
-		}
-	}
-	if r, ok := t.cacheRanges[spec]; ok {
-		delete(t.cacheRanges, spec)
-		t.ranges = append(t.ranges, r)
-		return r
-	}
-	return nil
-}
-
-// merge applies the transaction's writes to what the range read returned.
-func (t *tx) merge(r *rangeRead, limit int64) []KV {
-	out := make([]KV, 0, len(r.kvs))
-	for _, kv := range r.kvs {
-		if !hasKey(t.writes, string(kv.Key)) {
-			out = append(out, KV{Key: string(kv.Key), Value: string(kv.Value),
-				CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision, Version: kv.Version})
-		}
-	}
-	n := len(out)
-	for k, w := range t.writes {
-		// A put past what a cut read covered sorts after limit keys.
-		if !w.del && inRange(k, r.spec.start, r.window()) {
-			out = append(out, KV{Key: k, Value: w.val})
-		}
-	}
-	if len(out) > n {
-		slices.SortFunc(out, func(a, b KV) int { return strings.Compare(a.Key, b.Key) })
-	}
-	if limit > 0 && int64(len(out)) > limit {
-		out = out[:limit]
-	}
-	return out
-}
-
 func (t *tx) Put(key, val string, opts ...clientv3.OpOption) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -374,96 +260,4 @@ func (t *tx) mustBeOpen(method string) {
 	if t.done {
 		panic("stm: Tx." + method + " called after the transaction function returned")
 	}
-}
-
-// readRev is the revision a read response reflects.
-func (t *tx) readRev(r *clientv3.GetResponse) int64 {
-	if t.iso.snapshot() {
-		return t.rev
-	}
-	return r.Header.Revision
-}
-
-// fetch reads specs (a key when end is "", else a range) in one round trip.
-// At the attempt's first read it also reads the hints not yet known. Under
-// the snapshot levels, the first read is linearizable and fixes the
-// attempt's revision; later ones read at that revision from the member the
-// client talks to.
-func (t *tx) fetch(specs []rangeSpec) ([]*clientv3.GetResponse, error) {
-	n := len(specs)
-	if len(t.reads) == 0 && len(t.ranges) == 0 {
-		for _, s := range t.hints {
-			if !t.cached(s) && !slices.Contains(specs, s) {
-				specs = append(specs, s)
-			}
-		}
-	}
-	var opts []clientv3.OpOption
-	switch {
-	case t.iso.snapshot() && t.rev != 0:
-		opts = []clientv3.OpOption{clientv3.WithRev(t.rev), clientv3.WithSerializable()}
-	case !t.iso.snapshot():
-		opts = []clientv3.OpOption{clientv3.WithSerializable()}
-	}
-	resp, err := t.do(specs, opts...)
-	if errors.Is(err, rpctypes.ErrFutureRev) {
-		// This member is behind the one that served the first read: read
-		// at the same revision through the leader.
-		resp, err = t.do(specs, clientv3.WithRev(t.rev))
-	}
-	if err != nil {
-		return nil, err
-	}
-	if t.iso.snapshot() && t.rev == 0 {
-		t.rev = resp.Header.Revision
-	}
-	t.maxRev = max(t.maxRev, resp.Header.Revision)
-	out := make([]*clientv3.GetResponse, len(resp.Responses))
-	for i, r := range resp.Responses {
-		out[i] = (*clientv3.GetResponse)(r.GetResponseRange())
-		out[i].Header = resp.Header
-	}
-	for i, s := range specs[n:] {
-		t.remember(s, out[n+i])
-	}
-	return out[:n], nil
-}
-
-func (t *tx) cached(s rangeSpec) bool {
-	if s.end == "" {
-		_, ok := t.cache[s.start]
-		return ok
-	}
-	_, ok := t.cacheRanges[s]
-	return ok
-}
-
-// remember caches what a read of s returned, for the attempt to use.
-func (t *tx) remember(s rangeSpec, r *clientv3.GetResponse) {
-	if t.cache == nil {
-		t.cache = make(map[string]*mvccpb.KeyValue)
-		t.cacheRanges = make(map[rangeSpec]*rangeRead)
-	}
-	t.cacheRev = r.Header.Revision
-	if s.end == "" {
-		t.cache[s.start] = first(r)
-	} else {
-		t.cacheRanges[s] = &rangeRead{spec: s, rev: t.readRev(r), kvs: r.Kvs, more: r.More}
-	}
-}
-
-func (t *tx) do(specs []rangeSpec, opts ...clientv3.OpOption) (*clientv3.TxnResponse, error) {
-	ops := make([]clientv3.Op, len(specs))
-	for i, s := range specs {
-		ops[i] = s.op(opts...)
-	}
-	return t.cli.Txn(t.ctx).Then(ops...).Commit()
-}
-
-// op is a get of the key s.start if s.end is "", else of the range.
-func (s rangeSpec) op(opts ...clientv3.OpOption) clientv3.Op {
-	if s.end != "" {
-		opts = append(opts, clientv3.WithRange(s.end), clientv3.WithLimit(s.limit))
-	}
-	return clientv3.OpGet(s.start, opts...)
 }
