@@ -433,3 +433,27 @@ func TestBadInput(t *testing.T) {
 	require.Panics(t, func() { mutex.New(s, "/") })
 	require.Panics(t, func() { mutex.New(nil, "x") })
 }
+
+// TestLockUnreachableDoesNotHang cuts the client off while another session
+// holds the lock: Lock must end with its context's error, and its cleanup
+// is bounded too.
+func TestLockUnreachableDoesNotHang(t *testing.T) {
+	t.Parallel()
+	es := etcdtest.NewServer(t)
+	holder := mutex.New(testutil.Session(t, es.Client(), 10), "/unreachable/lock")
+	require.NoError(t, holder.Lock(t.Context()))
+	m := mutex.New(testutil.Session(t, es.ProxyClient(t, 0), 10), "/unreachable/lock")
+	es.Member(0).Blackhole()
+	defer es.Member(0).Unblackhole()
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	got := make(chan error, 1)
+	go func() { got <- m.Lock(ctx) }()
+	select {
+	case err := <-got:
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Lock hung on an unreachable etcd")
+	}
+	require.NoError(t, holder.Unlock(t.Context()))
+}
