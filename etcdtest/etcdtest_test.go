@@ -3,6 +3,7 @@ package etcdtest_test
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"runtime"
 	"strings"
@@ -171,4 +172,14 @@ func TestStartOutsideTests(t *testing.T) {
 
 	_, err = etcdtest.Start(t.Context(), "", etcdtest.WithTiming(time.Second, time.Second))
 	require.ErrorContains(t, err, "at least five heartbeats")
+}
+
+// TestStartOnTakenAddress fails with the listener's error instead of
+// hanging when a fixed client address is taken.
+func TestStartOnTakenAddress(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	_, err = etcdtest.Start(t.Context(), "", etcdtest.WithClientAddr(l.Addr().String()))
+	require.ErrorContains(t, err, "address already in use")
 }
