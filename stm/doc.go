@@ -42,7 +42,12 @@
 //	                        (serializable reads)                                     as they are
 //
 // "Serializable reads" are etcd's: served by the member the client talks
-// to, possibly behind the leader; the commit's checks make up for it.
+// to, possibly behind the leader. Under RepeatableReads the commit's checks
+// make up for it; under ReadCommitted nothing does.
+//
+// A blind write is checked under SerializableSnapshot only if the attempt
+// read something: an attempt that only writes has no revision to check
+// against, as in etcd.
 //
 // A range read ([Tx.Range]) is checked as a whole: the commit fails if a key
 // was added to the range, or a key it returned was changed or deleted. With

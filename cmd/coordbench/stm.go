@@ -18,7 +18,8 @@ func stmWorkloads() []workload {
 	}
 }
 
-// A txn runs one transaction and returns how many times its function ran.
+// stmIncrTxn and stmTransferTxn run one transaction, on either side, and
+// return how many times its function ran.
 type (
 	stmIncrTxn     func(ctx context.Context, cli *clientv3.Client, key string) (attempts int, err error)
 	stmTransferTxn func(ctx context.Context, cli *clientv3.Client, from, to string) (attempts int, err error)
