@@ -1,0 +1,280 @@
+package election
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/coordkit/coordkit/internal/errs"
+	"github.com/coordkit/coordkit/internal/waitq"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// Election is one candidate in a leader election on one name. It is safe
+// for concurrent use. Two *Election on the same session and name are two
+// separate candidates, and at most one of them leads. An Election must not
+// be copied.
+type Election struct {
+	s      *concurrency.Session
+	prefix string
+	key    string
+	// campaign has room for one token: the goroutine that put it there is
+	// campaigning through this handle.
+	campaign chan struct{}
+	closed   chan struct{} // always closed: Done before the first Campaign
+
+	mu   sync.Mutex  // guards hold, last
+	hold *waitq.Hold // the current leadership, nil when not leading
+	last *waitq.Hold // the most recent leadership, for Done after it ends
+}
+
+// New returns a candidate in the election called name, that leads through
+// session s. The session is borrowed: the caller creates it, may share it
+// among many primitives, and closes it, which ends every leadership held
+// through it. New does no I/O. It panics if s is nil or name is empty or
+// "/".
+func New(s *concurrency.Session, name string) *Election {
+	if s == nil {
+		panic("election: nil session")
+	}
+	prefix := waitq.Prefix("election", name)
+	closed := make(chan struct{})
+	close(closed)
+	return &Election{
+		s:        s,
+		prefix:   prefix,
+		key:      waitq.Key(prefix, s),
+		campaign: make(chan struct{}, 1),
+		closed:   closed,
+	}
+}
+
+// Campaign blocks until this candidate leads the election or ctx is done.
+// Candidates lead in the order they started campaigning. The candidate's
+// key holds value, which [Election.Leader] and [Election.Observe] report.
+//
+// On success the leadership lasts until [Election.Resign] or until it is
+// lost (see [Election.Done]). On failure Campaign returns an error that
+// satisfies errors.Is(err, ctx.Err()) when ctx ended, or wraps
+// [ErrSessionExpired] or [ErrLost] when the session's lease or the
+// candidate's key went away while it waited; it never returns nil without
+// the key in place. Either way it first deletes its key, so nothing is left
+// behind (if etcd cannot be reached for that, the key goes with the
+// session's lease).
+//
+// Campaign on a handle that already leads writes value as [Election.Proclaim]
+// does and returns. Concurrent Campaign calls on one handle run one after
+// the other.
+func (e *Election) Campaign(ctx context.Context, value string) error {
+	select {
+	case e.campaign <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("election: campaign %q: %w", e.prefix, ctx.Err())
+	}
+	defer func() { <-e.campaign }()
+	if h := e.current(); h != nil {
+		err := e.proclaim(ctx, h, value)
+		if err == nil || h.Err() == nil {
+			// Still leading: value proclaimed, or the write failed.
+			return wrap("campaign", e.prefix, err)
+		}
+		// The leadership had ended without Resign: start over.
+		e.retire(ctx, h)
+	}
+	w := waitq.New(e.s, e.prefix, e.key)
+	if err := w.AcquireFirst(ctx, value, true); err != nil {
+		return fmt.Errorf("election: campaign %q: %w", e.prefix, err)
+	}
+	e.mu.Lock()
+	e.hold = waitq.NewHold(w)
+	e.mu.Unlock()
+	return nil
+}
+
+func wrap(op, prefix string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("election: %s %q: %w", op, prefix, err)
+}
+
+// current returns the current leadership, nil if none.
+func (e *Election) current() *waitq.Hold {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.hold
+}
+
+// retire deletes h's key if it is still there, ends h and makes it the
+// last leadership.
+func (e *Election) retire(ctx context.Context, h *waitq.Hold) error {
+	err := h.W.Leave(ctx)
+	h.End(ErrNotLeader)
+	e.mu.Lock()
+	if e.hold == h {
+		e.hold, e.last = nil, h
+	}
+	e.mu.Unlock()
+	return err
+}
+
+// Resign gives up the leadership by deleting the leader key, guarded by
+// its create revision so that a late or repeated Resign can never delete a
+// newer leadership's key; the next candidate in line leads at once. It
+// returns [ErrNotLeader] if the handle does not lead. The leadership ends
+// locally whatever happens: if the delete fails (ctx ended, etcd
+// unreachable) Resign returns that error and the key stays until this
+// handle's next Campaign replaces it or the session ends; close the session
+// to be sure. If the leadership had already been lost, Resign returns an
+// error wrapping [ErrLost] or [ErrSessionExpired].
+func (e *Election) Resign(ctx context.Context) error {
+	h := e.current()
+	if h == nil {
+		return fmt.Errorf("election: resign %q: %w", e.prefix, ErrNotLeader)
+	}
+	lostErr := h.Err()
+	_, err := e.s.Client().Txn(ctx).If(h.W.IsOwner()).Then(clientv3.OpDelete(h.W.Key)).Commit()
+	h.End(ErrNotLeader)
+	e.mu.Lock()
+	if e.hold == h {
+		e.hold, e.last = nil, h
+	}
+	e.mu.Unlock()
+	switch {
+	case lostErr != nil:
+		return fmt.Errorf("election: resign %q: leadership had ended before resign: %w", e.prefix, lostErr)
+	case err != nil:
+		return fmt.Errorf("election: resign %q: key %s may remain until the session ends: %w", e.prefix, h.W.Key, err)
+	}
+	return nil
+}
+
+// Proclaim replaces the leader's value without another election, in a
+// write that commits only while this handle's leader key still exists with
+// its create revision. It returns [ErrNotLeader] if the handle does not
+// lead; if the key turns out to be gone, the leadership ends and the error
+// wraps both ErrNotLeader and the cause ([ErrLost] or [ErrSessionExpired]).
+func (e *Election) Proclaim(ctx context.Context, value string) error {
+	h := e.current()
+	if h == nil {
+		return fmt.Errorf("election: proclaim %q: %w", e.prefix, ErrNotLeader)
+	}
+	return wrap("proclaim", e.prefix, e.proclaim(ctx, h, value))
+}
+
+func (e *Election) proclaim(ctx context.Context, h *waitq.Hold, value string) error {
+	if err := h.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotLeader, err)
+	}
+	put := clientv3.OpPut(h.W.Key, value, clientv3.WithLease(e.s.Lease()))
+	resp, err := e.s.Client().Txn(ctx).If(h.W.IsOwner()).Then(put).Commit()
+	if err != nil {
+		return err
+	}
+	if !resp.Succeeded {
+		cause := errs.Lost
+		if lerr := h.W.Tracker.Err(); lerr != nil {
+			cause = lerr
+		}
+		h.End(cause)
+		return fmt.Errorf("%w: %w", ErrNotLeader, h.Err())
+	}
+	return nil
+}
+
+// Leader returns the election's current leader: the candidate whose key has
+// the lowest create revision, whichever library or tool wrote it. It
+// returns [ErrNoLeader] if nobody campaigns.
+func (e *Election) Leader(ctx context.Context) (LeaderInfo, error) {
+	resp, err := e.s.Client().Get(ctx, e.prefix, clientv3.WithFirstCreate()...)
+	if err != nil {
+		return LeaderInfo{}, fmt.Errorf("election: leader %q: %w", e.prefix, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return LeaderInfo{AsOf: resp.Header.Revision}, fmt.Errorf("election: leader %q: %w", e.prefix, ErrNoLeader)
+	}
+	return info(resp.Kvs[0], resp.Header.Revision), nil
+}
+
+// Done returns a channel that is closed when the current leadership ends
+// for any reason: Resign, lease expired or revoked, key deleted, session
+// closed, or the lease's local deadline passed. Before the first Campaign,
+// and after a leadership ended until the next Campaign succeeds, it returns
+// the last leadership's (closed) channel. The Election closes the channel;
+// callers only receive from it.
+func (e *Election) Done() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case e.hold != nil:
+		return e.hold.Done()
+	case e.last != nil:
+		return e.last.Done()
+	}
+	return e.closed
+}
+
+// Err returns nil while the handle leads, [ErrNotLeader] before the first
+// Campaign and after Resign, and [ErrLost] or [ErrSessionExpired] once a
+// leadership has been lost (until Resign or the next Campaign). Lease loss
+// is seen at once; a key deleted by someone else is seen once
+// [Election.Done] has been called for the leadership, which starts
+// watching the key.
+func (e *Election) Err() error {
+	h := e.current()
+	if h == nil {
+		return ErrNotLeader
+	}
+	return h.Err()
+}
+
+// IsLeader reports whether the handle leads, as far as it knows: Campaign
+// succeeded and neither Resign nor a loss has been seen since (see
+// [Election.Err] for how losses are seen). Acting on it is racy by nature;
+// use [Election.Txn] or [Election.Token] to act safely.
+func (e *Election) IsLeader() bool { return e.Err() == nil }
+
+// Token returns the fencing token of the current leadership: its key's
+// create revision, which strictly increases from one leader of the
+// election to the next. It returns 0 when the handle does not lead.
+func (e *Election) Token() int64 {
+	h := e.current()
+	if h == nil {
+		return 0
+	}
+	return h.W.Rev
+}
+
+// Key returns the current leadership's key, or "" when the handle does not
+// lead.
+func (e *Election) Key() string {
+	h := e.current()
+	if h == nil {
+		return ""
+	}
+	return h.W.Key
+}
+
+// Name returns the election's key prefix: its name with a trailing slash.
+func (e *Election) Name() string { return e.prefix }
+
+// IsOwner returns a comparison that is true while the current leadership's
+// key exists with its create revision: add it to your own transactions to
+// make them fenced. When the handle does not lead, it is a comparison that
+// is never true.
+func (e *Election) IsOwner() clientv3.Cmp {
+	h := e.current()
+	if h == nil {
+		return clientv3.Compare(clientv3.CreateRevision(e.key), "=", -1)
+	}
+	return h.W.IsOwner()
+}
+
+// Txn starts a transaction that commits its Then branch only while this
+// handle still leads, plus any extra comparisons given. Its response's
+// Succeeded is false if the leadership is gone (or a comparison failed).
+// Finish it with Then, optionally Else, and Commit; do not call If again.
+func (e *Election) Txn(ctx context.Context, cmps ...clientv3.Cmp) clientv3.Txn {
+	return e.s.Client().Txn(ctx).If(append([]clientv3.Cmp{e.IsOwner()}, cmps...)...)
+}

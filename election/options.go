@@ -1,0 +1,93 @@
+package election
+
+import (
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// Option configures [Run].
+type Option interface{ apply(*options) }
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+type options struct {
+	ttl         int // seconds
+	value       string
+	onNewLeader func(LeaderInfo)
+	backoff     backoff.BackOff
+	recampaign  bool
+}
+
+// DefaultTTL is the lease TTL of the sessions [Run] creates unless
+// [WithTTL] says otherwise: client-go's default lease duration. A leader
+// that crashes is replaced after about this long; one that stops gracefully
+// is replaced at once.
+const DefaultTTL = 15 * time.Second
+
+func buildOptions(opts []Option) options {
+	o := options{ttl: int(DefaultTTL / time.Second)}
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
+	if o.backoff == nil {
+		b := backoff.NewExponentialBackOff()
+		b.InitialInterval = 100 * time.Millisecond
+		b.Multiplier = 2
+		b.RandomizationFactor = 0.5
+		b.MaxInterval = 5 * time.Second
+		b.MaxElapsedTime = 0
+		o.backoff = b
+	}
+	return o
+}
+
+// WithTTL sets the TTL of the lease of each session [Run] creates, rounded
+// up to whole seconds (etcd's unit). A leader that crashes or is cut off is
+// replaced after about one TTL; a leader cut off from etcd stops its work
+// before then, by its own clock. The default is [DefaultTTL]. It panics if
+// ttl is less than a second.
+func WithTTL(ttl time.Duration) Option {
+	if ttl < time.Second {
+		panic("election: TTL below one second")
+	}
+	secs := int((ttl + time.Second - 1) / time.Second)
+	return optionFunc(func(o *options) { o.ttl = secs })
+}
+
+// WithValue sets the value [Run] campaigns with, for example the host name
+// and process id, so that observers can tell who leads. The default is
+// empty.
+func WithValue(v string) Option {
+	return optionFunc(func(o *options) { o.value = v })
+}
+
+// WithOnNewLeader makes [Run] call f with the election's leader when Run
+// starts and after every change, whoever leads, as [Election.Observe]
+// delivers it: a LeaderInfo with an empty Key means nobody leads. Calls are
+// made one at a time, in order, from a goroutine that Run owns and joins
+// before it returns; f should return quickly, since later changes wait for
+// it.
+func WithOnNewLeader(f func(LeaderInfo)) Option {
+	return optionFunc(func(o *options) { o.onNewLeader = f })
+}
+
+// WithBackoff sets how long [Run] waits before campaigning again after a
+// failure: a leadership lost, a session that could not be created or
+// expired while campaigning, or (with [WithRecampaign]) work that failed.
+// Run resets b when it starts and whenever it becomes leader, and returns
+// if b says [backoff.Stop]. Run owns b: give each Run its own. The default
+// is exponential from 100 ms to 5 s, with ±50% jitter, never stopping.
+func WithBackoff(b backoff.BackOff) Option {
+	return optionFunc(func(o *options) { o.backoff = b })
+}
+
+// WithRecampaign makes [Run] campaign again when work returns while still
+// leading, instead of returning: at once after a nil return, after a
+// backoff pause after an error. Run then returns only when its context is
+// done or the backoff stops.
+func WithRecampaign() Option {
+	return optionFunc(func(o *options) { o.recampaign = true })
+}
