@@ -126,15 +126,23 @@ func (e *Election) retire(ctx context.Context, h *waitq.Hold) error {
 // locally whatever happens: if the delete fails (ctx ended, etcd
 // unreachable) Resign returns that error and the key stays until this
 // handle's next Campaign replaces it or the session ends; close the session
-// to be sure. If the leadership had already been lost, Resign returns an
-// error wrapping [ErrLost] or [ErrSessionExpired].
+// to be sure. If the leadership had already been lost, seen before or
+// found by Resign (the key was gone), Resign returns an error wrapping
+// [ErrLost] or [ErrSessionExpired].
 func (e *Election) Resign(ctx context.Context) error {
 	h := e.current()
 	if h == nil {
 		return fmt.Errorf("election: resign %q: %w", e.prefix, ErrNotLeader)
 	}
 	lostErr := h.Err()
-	_, err := e.s.Client().Txn(ctx).If(h.W.IsOwner()).Then(clientv3.OpDelete(h.W.Key)).Commit()
+	resp, err := e.s.Client().Txn(ctx).If(h.W.IsOwner()).Then(clientv3.OpDelete(h.W.Key)).Commit()
+	if err == nil && !resp.Succeeded && lostErr == nil {
+		// The key was already gone: the leadership had been lost unseen.
+		lostErr = h.W.Tracker.Err()
+		if lostErr == nil {
+			lostErr = errs.Lost
+		}
+	}
 	h.End(ErrNotLeader)
 	e.mu.Lock()
 	if e.hold == h {
