@@ -1,0 +1,214 @@
+package chaos_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coordkit/coordkit/internal/chaos"
+	"github.com/coordkit/coordkit/internal/testutil"
+	"github.com/coordkit/coordkit/mutex"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// holdFunc takes a lock through session s on name and returns the hold's
+// fencing token, the channel that tells the holder it has lost the lock,
+// and a release function.
+type holdFunc func(ctx context.Context, s *concurrency.Session, name string) (tok int64, done <-chan struct{}, release func(context.Context) error, err error)
+
+// coordkitHold holds with a coordkit mutex: Done closes on the client's own
+// clock when the lease can no longer be confirmed.
+func coordkitHold(ctx context.Context, s *concurrency.Session, name string) (int64, <-chan struct{}, func(context.Context) error, error) {
+	m := mutex.New(s, name)
+	if err := m.Lock(ctx); err != nil {
+		return 0, nil, nil, err
+	}
+	return m.Token(), m.Done(), m.Unlock, nil
+}
+
+// rawHold holds with etcd's concurrency.Mutex and takes the session's Done
+// as the loss signal, as code built on etcd's package alone does.
+func rawHold(ctx context.Context, s *concurrency.Session, name string) (int64, <-chan struct{}, func(context.Context) error, error) {
+	m := concurrency.NewMutex(s, name)
+	if err := m.Lock(ctx); err != nil {
+		return 0, nil, nil, err
+	}
+	return m.Header().Revision, s.Done(), m.Unlock, nil
+}
+
+// partitionResult is what one L3 trial observed.
+type partitionResult struct {
+	bit      bool // the holder's lease expired on the server and a successor took over
+	overlaps int  // the holder's writes after the successor began
+	late     int  // the holder learnt of its loss only after the successor began
+	writes   int  // the holder's writes during the trial
+}
+
+// TestL3ClientPartition is L3: the holder's client is cut off from etcd
+// (both directions, through its own proxy) while a successor waits. The
+// holder writes to a recording fence store every 50 ms until its hold's
+// Done closes, then records the end. With coordkit, Done must close before
+// the successor's first write in every trial: 0 overlaps, 0 late ends. A
+// control with etcd's concurrency.Mutex and Session.Done runs alongside; its
+// overlaps are reported, not judged.
+//
+// The plan's 50 trials are scaled to 16 (two rounds of 8 side by side, each
+// trial on its own proxy and lock name, about 4 s a round) to keep tier 1
+// near 90 s; CHAOS_L3_TRIALS raises it.
+func TestL3ClientPartition(t *testing.T) {
+	trials := envInt(t, "CHAOS_L3_TRIALS", 16)
+	const parallel, controls = 8, 4
+	cli := testutil.Client(t, srv)
+	pfx := testutil.Prefix(t, cli)
+
+	var (
+		mu        sync.Mutex
+		ours, raw []partitionResult
+	)
+	run := func(k int, hold holdFunc, out *[]partitionResult) func() {
+		return func() {
+			res, err := partitionTrial(t, cli, fmt.Sprintf("%s%d/lock", pfx, k), hold)
+			if err != nil {
+				t.Errorf("trial %d: %v", k, err)
+				return
+			}
+			mu.Lock()
+			*out = append(*out, res)
+			mu.Unlock()
+		}
+	}
+	for start := 0; start < trials; start += parallel {
+		var wg sync.WaitGroup
+		for k := start; k < min(start+parallel, trials); k++ {
+			wg.Go(run(k, coordkitHold, &ours))
+		}
+		if start == 0 {
+			for k := range controls {
+				wg.Go(run(trials+k, rawHold, &raw))
+			}
+		}
+		wg.Wait()
+	}
+
+	sum := func(rs []partitionResult) (bit, overlaps, late, writes int) {
+		for _, r := range rs {
+			if r.bit {
+				bit++
+			}
+			overlaps += r.overlaps
+			late += r.late
+			writes += r.writes
+		}
+		return
+	}
+	bit, overlaps, late, writes := sum(ours)
+	rbit, roverlaps, rlate, _ := sum(raw)
+	chaos.Report(t, "L3 coordkit", "trials", len(ours), "faultBit", bit, "writes", writes, "overlaps", overlaps, "lateEnds", late)
+	chaos.Report(t, "L3 control (etcd concurrency.Mutex + Session.Done)", "trials", len(raw), "faultBit", rbit, "overlaps", roverlaps, "lateEnds", rlate)
+	chaos.RequireAtLeast(t, "trials", len(ours), trials)
+	if bit != len(ours) {
+		t.Errorf("the partition bit in %d of %d trials (the holder's lease must expire and the successor take over)", bit, len(ours))
+	}
+	if overlaps != 0 || late != 0 {
+		t.Errorf("coordkit holder acted after its successor began: %d overlapping writes, %d late ends", overlaps, late)
+	}
+}
+
+// partitionTrial runs one L3 trial on name, judged on its own recording
+// store.
+func partitionTrial(t *testing.T, direct *clientv3.Client, name string, hold holdFunc) (partitionResult, error) {
+	var res partitionResult
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	store := chaos.NewFenceStore(t, chaos.Recording)
+	px := chaos.NewProxy(t, srv.Endpoints()[0])
+	hs := testutil.Session(t, px.Client(t), 2)
+	htok, done, _, err := hold(ctx, hs, name)
+	if err != nil {
+		return res, fmt.Errorf("holder: %w", err)
+	}
+	hfc := chaos.NewFenceClient(store.URL(), 0)
+	defer hfc.Close()
+	if err := hfc.Begin(ctx, htok); err != nil {
+		return res, err
+	}
+
+	// The successor queues behind the holder through a direct client.
+	succ := mutex.New(testutil.Session(t, testutil.Client(t, srv), 10), name)
+	sfc := chaos.NewFenceClient(store.URL(), 1)
+	defer sfc.Close()
+	succErr := make(chan error, 1)
+	go func() {
+		if err := succ.Lock(ctx); err != nil {
+			succErr <- fmt.Errorf("successor Lock: %w", err)
+			return
+		}
+		tok := succ.Token()
+		err := sfc.Begin(ctx, tok)
+		if err == nil {
+			err = sfc.Write(ctx, tok, []int{1})
+		}
+		if uerr := succ.Unlock(ctx); err == nil {
+			err = uerr
+		}
+		succErr <- err
+	}()
+	for len(keysUnder(t, direct, name)) < 2 {
+		select {
+		case err := <-succErr:
+			return res, fmt.Errorf("successor finished before queueing: %v", err)
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+
+	// The holder writes until told the hold is gone.
+	holderDone := make(chan struct{})
+	go func() {
+		defer close(holderDone)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				hfc.End(ctx, htok)
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			select {
+			case <-done:
+				continue
+			default:
+			}
+			hfc.Write(ctx, htok, []int{0})
+		}
+	}()
+	px.Partition()
+	var serr error
+	select {
+	case serr = <-succErr:
+	case <-ctx.Done():
+		serr = fmt.Errorf("successor: %w", ctx.Err())
+	}
+	<-holderDone
+	px.Heal()
+	if serr != nil {
+		return res, serr
+	}
+	res.bit = !leaseAlive(t, direct, hs.Lease())
+	log := store.Log()
+	res.overlaps = len(chaos.Overlaps(log))
+	res.late = len(chaos.LateEnds(log))
+	for _, ev := range log {
+		if ev.Kind == chaos.KindWrite && ev.Tok == htok {
+			res.writes++
+		}
+	}
+	return res, nil
+}
