@@ -192,8 +192,9 @@ func (e *Election) proclaim(ctx context.Context, h *waitq.Hold, value string) er
 }
 
 // Leader returns the election's current leader: the candidate whose key has
-// the lowest create revision, whichever library or tool wrote it. It
-// returns [ErrNoLeader] if nobody campaigns.
+// the lowest create revision, whichever library or tool wrote it. If
+// nobody campaigns it returns [ErrNoLeader], with a LeaderInfo whose only
+// field set is AsOf, the revision read.
 func (e *Election) Leader(ctx context.Context) (LeaderInfo, error) {
 	resp, err := e.s.Client().Get(ctx, e.prefix, clientv3.WithFirstCreate()...)
 	if err != nil {
