@@ -23,8 +23,13 @@
 //   - [Rand]: randomness seeded from CHAOS_SEED (or the clock), with the seed
 //     logged so a failing run can be replayed.
 //
-// Scenarios live in the package's tests. Tier 1 runs in "go test ./...";
-// tier 2 needs the build tag chaos:
+// Scenarios live in the package's tests, named after the plan's IDs
+// (TestL1BaselineMutex, TestL3ClientPartition, ...). Tier 1 runs in
+// "go test ./..."; tier 2 needs the build tag chaos:
 //
 //	go test -tags chaos ./internal/chaos/ -run TestL2 -duration 60s
+//
+// Two tier-1 items of the plan live elsewhere: U1 (the lease deadline in
+// fake time) is internal/lease's tracker_test.go, and G1 (the leak gate) is
+// goleak.VerifyTestMain in every package's TestMain, this one's included.
 package chaos

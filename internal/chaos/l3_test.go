@@ -55,11 +55,11 @@ type partitionResult struct {
 // control with etcd's concurrency.Mutex and Session.Done runs alongside; its
 // overlaps are reported, not judged.
 //
-// The plan's 50 trials are scaled to 16 (two rounds of 8 side by side, each
+// The plan's 50 trials are scaled to 24 (three rounds of 8 side by side, each
 // trial on its own proxy and lock name, about 4 s a round) to keep tier 1
 // near 90 s; CHAOS_L3_TRIALS raises it.
 func TestL3ClientPartition(t *testing.T) {
-	trials := envInt(t, "CHAOS_L3_TRIALS", 16)
+	trials := envInt(t, "CHAOS_L3_TRIALS", 24)
 	const parallel, controls = 8, 4
 	cli := testutil.Client(t, srv)
 	pfx := testutil.Prefix(t, cli)
