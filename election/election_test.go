@@ -129,7 +129,12 @@ func TestProclaim(t *testing.T) {
 	require.False(t, e.IsLeader())
 	waitClosed(t, e.Done(), time.Second, "Done after a failed Proclaim")
 	require.Empty(t, keys(t, cli, pfx), "a failed Proclaim writes nothing")
-	require.ErrorIs(t, e.Resign(ctx), election.ErrLost)
+
+	// Campaign after the loss, without Resign: a new leadership.
+	require.NoError(t, e.Campaign(ctx, "v5"))
+	require.Greater(t, e.Token(), tok)
+	require.NoError(t, e.Err())
+	require.NoError(t, e.Resign(ctx))
 }
 
 func TestCampaignWaitsForLeader(t *testing.T) {
