@@ -110,9 +110,9 @@ func (m *Mutex) acquire(ctx context.Context, wait bool) error {
 // create revision so that a late or repeated Unlock can never delete a newer
 // hold's key. It returns [ErrNotLocked] if the handle holds nothing. The
 // hold ends locally whatever happens: if the delete fails (ctx ended, etcd
-// unreachable) Unlock returns that error and the key stays until this
-// handle's next Lock replaces it or the session ends, so others wait until
-// then; close the session to be sure. If the hold had already been lost,
+// unreachable) Unlock returns that error and the session deletes the key in
+// the background as soon as etcd answers (or the lease takes it), so others
+// wait until then. If the hold had already been lost,
 // Unlock returns an error wrapping [ErrLost] or [ErrSessionExpired]: the
 // critical section was not protected to its end.
 func (m *Mutex) Unlock(ctx context.Context) error {
@@ -123,7 +123,7 @@ func (m *Mutex) Unlock(ctx context.Context) error {
 		return fmt.Errorf("mutex: unlock %q: %w", m.prefix, ErrNotLocked)
 	}
 	lostErr := h.Err()
-	_, err := m.s.Client().Txn(ctx).If(h.W.IsOwner()).Then(clientv3.OpDelete(h.W.Key)).Commit()
+	err := h.W.Release(ctx)
 	h.End(ErrNotLocked)
 	m.mu.Lock()
 	m.hold, m.last = nil, h
@@ -133,7 +133,7 @@ func (m *Mutex) Unlock(ctx context.Context) error {
 	case lostErr != nil:
 		return fmt.Errorf("mutex: unlock %q: hold had ended before unlock: %w", m.prefix, lostErr)
 	case err != nil:
-		return fmt.Errorf("mutex: unlock %q: key %s may remain until the session ends: %w", m.prefix, h.W.Key, err)
+		return fmt.Errorf("mutex: unlock %q: key %s is deleted in the background once etcd answers: %w", m.prefix, h.W.Key, err)
 	}
 	return nil
 }

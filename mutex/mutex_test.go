@@ -457,3 +457,53 @@ func TestLockUnreachableDoesNotHang(t *testing.T) {
 	}
 	require.NoError(t, holder.Unlock(t.Context()))
 }
+
+// TestKeysLeftByCutOffClientAreCleanedUp: a waiter that gives up and a
+// holder whose Unlock fails while cut off from etcd leave keys behind; once
+// the network heals they must go, although the session lives on (a key left
+// in line would otherwise end up holding the lock for nobody).
+func TestKeysLeftByCutOffClientAreCleanedUp(t *testing.T) {
+	t.Parallel()
+	es := etcdtest.NewServer(t)
+	direct := es.Client()
+	count := func() int64 {
+		resp, err := direct.Get(t.Context(), "/janitor/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		require.NoError(t, err)
+		return resp.Count
+	}
+	other := mutex.New(testutil.Session(t, direct, 10), "/janitor/lock")
+	s := testutil.Session(t, es.ProxyClient(t, 0), 10)
+
+	// A waiter gives up while cut off.
+	require.NoError(t, other.Lock(t.Context()))
+	waiter := mutex.New(s, "/janitor/lock")
+	got := make(chan error, 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { got <- waiter.Lock(ctx) }()
+	require.Eventually(t, func() bool { return count() == 2 }, 5*time.Second, 10*time.Millisecond)
+	es.Member(0).Blackhole()
+	cancel()
+	require.ErrorIs(t, <-got, context.Canceled)
+	require.Equal(t, int64(2), count(), "cut off: the waiter's key is still there")
+	es.Member(0).Unblackhole()
+	require.Eventually(t, func() bool { return count() == 1 }, 15*time.Second, 20*time.Millisecond, "the waiter's key must be deleted once etcd answers")
+	require.NoError(t, other.Unlock(t.Context()))
+
+	// A holder's Unlock fails while cut off.
+	holder := mutex.New(s, "/janitor/lock")
+	require.NoError(t, holder.Lock(t.Context()))
+	es.Member(0).Blackhole()
+	uctx, ucancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	require.Error(t, holder.Unlock(uctx))
+	ucancel()
+	es.Member(0).Unblackhole()
+	require.Eventually(t, func() bool { return count() == 0 }, 15*time.Second, 20*time.Millisecond, "the held key must be deleted once etcd answers")
+	select {
+	case <-s.Done():
+		t.Fatal("the session should have survived the short cut")
+	default:
+	}
+	require.NoError(t, other.Lock(t.Context()))
+	require.NoError(t, other.Unlock(t.Context()))
+}

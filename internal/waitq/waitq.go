@@ -18,8 +18,9 @@ import (
 
 // CleanupTimeout bounds the work done after a caller's context has ended
 // (deleting a waiter's key), so that cleanup never hangs on an unreachable
-// etcd. If it runs out, the key goes away with the session's lease.
-const CleanupTimeout = 5 * time.Second
+// etcd. If it runs out, the session's janitor deletes the key once etcd
+// answers again, or the key goes with the session's lease.
+const CleanupTimeout = 2 * time.Second
 
 // Prefix normalises a primitive's name into its key prefix: the name with
 // exactly one trailing slash. It panics on an empty name.
@@ -122,6 +123,7 @@ func (w *Waiter) Err(ctx context.Context, err error) error {
 // reports whether the key was created now (fresh) or existed already, in
 // which case the reads were not run and resp holds only the key's Get.
 func (w *Waiter) Join(ctx context.Context, value string, reads ...clientv3.Op) (resp *clientv3.TxnResponse, fresh bool, err error) {
+	forget(w.Session, w.Key)
 	put := clientv3.OpPut(w.Key, value, clientv3.WithLease(w.Session.Lease()))
 	then := append([]clientv3.Op{put}, reads...)
 	resp, err = w.client().Txn(ctx).
@@ -251,25 +253,57 @@ func (w *Waiter) pause(ctx context.Context) error {
 
 // Leave deletes the waiter's key if it still has the create revision it
 // joined with. It runs even when ctx is already done, on a detached context
-// bounded by [CleanupTimeout].
+// bounded by [CleanupTimeout], and does not wait at all once the lease is
+// judged lost. A key it could not delete is handed to the session's
+// janitor, which deletes it when etcd can be reached again; the error is
+// returned for information only.
 func (w *Waiter) Leave(ctx context.Context) error {
 	if w.Rev == 0 {
 		return w.Abandon(ctx)
 	}
-	ctx, cancel := cleanupCtx(ctx)
-	defer cancel()
-	_, err := w.client().Txn(ctx).If(w.IsOwner()).Then(clientv3.OpDelete(w.Key)).Commit()
-	return err
+	return w.cleanup(ctx, w.Rev, clientv3.OpDelete(w.Key))
 }
 
 // Abandon deletes the waiter's key whatever its revision: for a Join whose
 // outcome is unknown (its context ended mid-flight), where Rev was never
 // learnt. Safe because a key belongs to one waiter, which is not joining
-// again concurrently.
+// again concurrently; a later Join of the same key first takes it back from
+// the janitor.
 func (w *Waiter) Abandon(ctx context.Context) error {
+	return w.cleanup(ctx, 0, clientv3.OpDelete(w.Key))
+}
+
+func (w *Waiter) cleanup(ctx context.Context, rev int64, del clientv3.Op) error {
+	switch lerr := w.Tracker.Err(); {
+	case errors.Is(lerr, errs.SessionExpired):
+		return nil // the key went with the lease
+	case lerr != nil:
+		// Cut off: waiting for the network would only delay the caller.
+		deferDelete(w.Session, w.Key, rev)
+		return nil
+	}
 	ctx, cancel := cleanupCtx(ctx)
 	defer cancel()
-	_, err := w.client().Delete(ctx, w.Key)
+	txn := w.client().Txn(ctx)
+	if rev != 0 {
+		txn = txn.If(clientv3.Compare(clientv3.CreateRevision(w.Key), "=", rev))
+	}
+	if _, err := txn.Then(del).Commit(); err != nil {
+		deferDelete(w.Session, w.Key, rev)
+		return err
+	}
+	return nil
+}
+
+// Release deletes a holder's key, guarded by its create revision, with the
+// caller's context. If that fails, the key is handed to the session's
+// janitor (so it does not stay in line for the life of the session) and the
+// error is returned: the hold has ended either way.
+func (w *Waiter) Release(ctx context.Context) error {
+	_, err := w.client().Txn(ctx).If(w.IsOwner()).Then(clientv3.OpDelete(w.Key)).Commit()
+	if err != nil && !errors.Is(w.Tracker.Err(), errs.SessionExpired) {
+		deferDelete(w.Session, w.Key, w.Rev)
+	}
 	return err
 }
 

@@ -1,0 +1,135 @@
+package waitq
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// A janitor deletes, in the background, the keys that waiters of one
+// session could not delete themselves: a waiter cut off from etcd must
+// return when its context or lease says so, not wait for the network, yet a
+// key it leaves behind would stay in line for as long as the session lives
+// (a session that recovers keeps renewing it) and could end up holding the
+// lock with nobody behind it. The janitor retries with backoff until the
+// deletes succeed or the session ends (which deletes the keys anyway).
+//
+// Janitors are kept per session in a registry, like lease trackers: a
+// janitor's goroutine runs only while it has keys to delete and its session
+// lives, and removes itself from the registry when it stops.
+type janitor struct {
+	s    *concurrency.Session
+	wake chan struct{}
+
+	// mu guards pending. It is held during each delete, so that a Join of
+	// the same key (which calls forget) waits for a delete under way.
+	mu      sync.Mutex
+	pending map[string]int64 // key → create revision to guard by; 0: none
+}
+
+var janitors = struct {
+	sync.Mutex
+	m map[*concurrency.Session]*janitor
+}{m: map[*concurrency.Session]*janitor{}}
+
+// janitorAttempt bounds one delete, so that a Join waiting in forget waits
+// at most that long.
+const janitorAttempt = 2 * time.Second
+
+// deferDelete has the session's janitor delete key, guarded by its create
+// revision rev unless rev is 0.
+func deferDelete(s *concurrency.Session, key string, rev int64) {
+	janitors.Lock()
+	defer janitors.Unlock()
+	j := janitors.m[s]
+	if j == nil {
+		j = &janitor{s: s, wake: make(chan struct{}, 1), pending: map[string]int64{}}
+		janitors.m[s] = j
+		go j.run()
+	}
+	j.mu.Lock()
+	j.pending[key] = rev
+	j.mu.Unlock()
+	select {
+	case j.wake <- struct{}{}:
+	default:
+	}
+}
+
+// forget drops key from its session's janitor, after any delete of it that
+// is under way. A new Join of the key calls it first: from then on the
+// key's fate is the joiner's, and an unguarded delete must not hit the new
+// key.
+func forget(s *concurrency.Session, key string) {
+	janitors.Lock()
+	j := janitors.m[s]
+	janitors.Unlock()
+	if j == nil {
+		return
+	}
+	j.mu.Lock()
+	delete(j.pending, key)
+	j.mu.Unlock()
+}
+
+func (j *janitor) run() {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 50 * time.Millisecond
+	b.MaxInterval = 5 * time.Second
+	b.MaxElapsedTime = 0
+	for {
+		if j.sweep() {
+			janitors.Lock()
+			j.mu.Lock()
+			empty := len(j.pending) == 0
+			if empty {
+				delete(janitors.m, j.s)
+			}
+			j.mu.Unlock()
+			janitors.Unlock()
+			if empty {
+				return
+			}
+			b.Reset()
+			continue
+		}
+		t := time.NewTimer(b.NextBackOff())
+		select {
+		case <-j.s.Done():
+			// The session's end takes its keys with it.
+			t.Stop()
+			janitors.Lock()
+			if janitors.m[j.s] == j {
+				delete(janitors.m, j.s)
+			}
+			janitors.Unlock()
+			return
+		case <-j.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// sweep tries every pending delete once and reports whether none is left.
+func (j *janitor) sweep() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for key, rev := range j.pending {
+		ctx, cancel := context.WithTimeout(j.s.Client().Ctx(), janitorAttempt)
+		txn := j.s.Client().Txn(ctx)
+		if rev != 0 {
+			txn = txn.If(clientv3.Compare(clientv3.CreateRevision(key), "=", rev))
+		}
+		_, err := txn.Then(clientv3.OpDelete(key)).Commit()
+		cancel()
+		if err == nil {
+			delete(j.pending, key)
+		}
+	}
+	return len(j.pending) == 0
+}
