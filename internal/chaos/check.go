@@ -1,9 +1,14 @@
 package chaos
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // StaleAccepted returns the fenced operations (begin, read, write) that the
@@ -124,4 +129,86 @@ func Report(tb testing.TB, scenario string, kv ...any) {
 		s += fmt.Sprintf(" %v=%v", kv[i], kv[i+1])
 	}
 	tb.Log(s)
+}
+
+// Owners replays every change under prefix between revisions from and to
+// (inclusive) from etcd's history and returns the create revisions of the
+// keys that owned the line (the lowest create revision present) after each
+// change, without repeats: the tokens that were really granted, in grant
+// order. It needs the history uncompacted since from.
+func Owners(ctx context.Context, cli *clientv3.Client, prefix string, from, to int64) ([]int64, error) {
+	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(from), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, fmt.Errorf("chaos: owners: %w", err)
+	}
+	live := map[string]int64{}
+	for _, kv := range resp.Kvs {
+		live[string(kv.Key)] = kv.CreateRevision
+	}
+	var out []int64
+	note := func() {
+		var lo int64
+		for _, rev := range live {
+			if lo == 0 || rev < lo {
+				lo = rev
+			}
+		}
+		if lo != 0 && (len(out) == 0 || out[len(out)-1] != lo) {
+			out = append(out, lo)
+		}
+	}
+	note()
+	if to <= from {
+		return out, nil
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wch := cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(from+1))
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return out, ctx.Err()
+		case <-tick.C:
+			// A progress notification, once the watch has caught up, says
+			// every event up to its revision has been delivered.
+			cli.RequestProgress(wctx)
+			continue
+		case wr, ok := <-wch:
+			if !ok {
+				return out, fmt.Errorf("chaos: owners: watch closed")
+			}
+			if err := wr.Err(); err != nil {
+				return out, fmt.Errorf("chaos: owners: %w", err)
+			}
+			for _, ev := range wr.Events {
+				if ev.Kv.ModRevision > to {
+					return out, nil
+				}
+				if ev.Type == mvccpb.DELETE {
+					delete(live, string(ev.Kv.Key))
+				} else {
+					live[string(ev.Kv.Key)] = ev.Kv.CreateRevision
+				}
+				note()
+			}
+			if wr.IsProgressNotify() && wr.Header.Revision >= to {
+				return out, nil
+			}
+		}
+	}
+}
+
+// Ungranted returns the tokens in granted that never owned the line
+// according to owners (from [Owners]): a Lock that returned a hold the
+// store never gave.
+func Ungranted(granted, owners []int64) []int64 {
+	var out []int64
+	for _, tok := range granted {
+		if !slices.Contains(owners, tok) {
+			out = append(out, tok)
+		}
+	}
+	return out
 }

@@ -31,6 +31,10 @@ func TestL1BaselineMutex(t *testing.T) {
 	store := chaos.NewFenceStore(t, chaos.Recording)
 	rec := chaos.NewRecorder()
 	r := chaos.Rand(t)
+	first, err := cli.Get(t.Context(), "chaos-l1-start")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	var (
 		inside  atomic.Int32
@@ -94,6 +98,17 @@ func TestL1BaselineMutex(t *testing.T) {
 	}
 	if err := chaos.TokensIncrease(grants); err != nil {
 		t.Error(err)
+	}
+	last, err := cli.Get(t.Context(), "chaos-l1-end")
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners, err := chaos.Owners(t.Context(), cli, pfx+"lock/", first.Header.Revision, last.Header.Revision)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad := chaos.Ungranted(grants, owners); len(bad) != 0 {
+		t.Errorf("Lock returned tokens that never owned the lock in etcd's history: %v", bad)
 	}
 	rec.Check(t, chaos.MutexModel.ToModel(), porcupine.Ok, time.Minute)
 }

@@ -1,0 +1,363 @@
+//go:build chaos
+
+package chaos_test
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coordkit/coordkit/internal/chaos"
+	"github.com/coordkit/coordkit/mutex"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"go.uber.org/zap"
+)
+
+// Tier 2: real etcd processes and holder processes, faults for a set time.
+//
+//	go test -tags chaos ./internal/chaos/ -run TestL2 -duration 60s
+//	CHAOS_DURATION=1h go test -tags chaos -timeout 0 ./internal/chaos/   # soak
+
+var durationFlag = flag.Duration("duration", 30*time.Second, "how long each tier-2 scenario injects faults (CHAOS_DURATION overrides)")
+
+func init() { helperMain = runHelper }
+
+// runDuration is how long a tier-2 scenario runs.
+func runDuration(tb testing.TB) time.Duration {
+	tb.Helper()
+	if s := os.Getenv("CHAOS_DURATION"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			tb.Fatalf("CHAOS_DURATION=%q: %v", s, err)
+		}
+		return d
+	}
+	return *durationFlag
+}
+
+func runHelper() int {
+	switch role := os.Getenv(chaos.HelperEnv); role {
+	case "holder":
+		if err := holderMain(); err != nil {
+			fmt.Fprintln(os.Stderr, "holder:", err)
+			return 1
+		}
+		return 0
+	default:
+		fmt.Fprintf(os.Stderr, "unknown helper role %q\n", role)
+		return 2
+	}
+}
+
+// holderEnv is the environment a holder process reads its job from.
+type holderEnv struct {
+	Endpoints []string
+	Name      string
+	TTL       int
+	HoldMax   time.Duration // each critical section sleeps U(0, HoldMax) between read and write
+	Forever   bool          // hold the first acquisition until killed (L9)
+	Fenced    string        // enforcing store URL, or ""
+	Control   string        // unfenced (recording) store URL, or ""
+	Seed      uint64
+}
+
+func (e holderEnv) environ() []string {
+	return []string{
+		"CHAOS_ENDPOINTS=" + strings.Join(e.Endpoints, ","),
+		"CHAOS_NAME=" + e.Name,
+		"CHAOS_TTL=" + strconv.Itoa(e.TTL),
+		"CHAOS_HOLD_MAX=" + e.HoldMax.String(),
+		"CHAOS_HOLD_FOREVER=" + strconv.FormatBool(e.Forever),
+		"CHAOS_FENCED=" + e.Fenced,
+		"CHAOS_CONTROL=" + e.Control,
+		"CHAOS_SEED=" + strconv.FormatUint(e.Seed, 10),
+	}
+}
+
+func readHolderEnv() (holderEnv, int, error) {
+	var e holderEnv
+	id, err1 := strconv.Atoi(os.Getenv("CHAOS_HELPER_ID"))
+	ttl, err2 := strconv.Atoi(os.Getenv("CHAOS_TTL"))
+	hold, err3 := time.ParseDuration(os.Getenv("CHAOS_HOLD_MAX"))
+	forever, err4 := strconv.ParseBool(os.Getenv("CHAOS_HOLD_FOREVER"))
+	seed, err5 := strconv.ParseUint(os.Getenv("CHAOS_SEED"), 10, 64)
+	for _, err := range []error{err1, err2, err3, err4, err5} {
+		if err != nil {
+			return e, 0, err
+		}
+	}
+	e = holderEnv{
+		Endpoints: strings.Split(os.Getenv("CHAOS_ENDPOINTS"), ","),
+		Name:      os.Getenv("CHAOS_NAME"), TTL: ttl, HoldMax: hold, Forever: forever,
+		Fenced: os.Getenv("CHAOS_FENCED"), Control: os.Getenv("CHAOS_CONTROL"), Seed: seed,
+	}
+	return e, id, nil
+}
+
+// holderMain is a holder process: it takes the lock, does the lock-set
+// step (read the set, sleep, write it back with one more element) on the
+// fenced and the unfenced store, unlocks, and repeats until SIGTERM. It
+// reports on stdout, one line per event, times in Unix nanoseconds:
+//
+//	ACQUIRED <tok> <call> <ret>
+//	FAILED <call> <ret>
+//	WROTE <tok> <x> <fenced: ok|stale|err|-> <control: ok|err|->
+//	UNLOCKED <tok> <call> <ret> <ok|lost|err>
+//
+// Like a process that believes it holds, it writes whether or not the hold
+// is still valid: only the token protects the fenced store.
+func holderMain() error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	env, id, err := readHolderEnv()
+	if err != nil {
+		return err
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: env.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	emit := func(fields ...any) { fmt.Fprintln(os.Stdout, fields...) }
+	now := func() int64 { return time.Now().UnixNano() }
+	r := rand.New(rand.NewPCG(env.Seed, uint64(id)))
+	var fenced, control *chaos.FenceClient
+	if env.Fenced != "" {
+		fenced = chaos.NewFenceClient(env.Fenced, id)
+		defer fenced.Close()
+	}
+	if env.Control != "" {
+		control = chaos.NewFenceClient(env.Control, id)
+		defer control.Close()
+	}
+	var s *concurrency.Session
+	defer func() {
+		if s != nil {
+			s.Close()
+		}
+	}()
+	for seq := 0; ctx.Err() == nil; seq++ {
+		if s != nil {
+			select {
+			case <-s.Done():
+				s.Close()
+				s = nil
+			default:
+			}
+		}
+		if s == nil {
+			if s, err = concurrency.NewSession(cli, concurrency.WithTTL(env.TTL)); err != nil {
+				s = nil
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+		}
+		m := mutex.New(s, env.Name, mutex.WithValue(fmt.Sprintf("holder %d", id)))
+		call := now()
+		err := m.Lock(ctx)
+		if err != nil {
+			emit("FAILED", call, now())
+			continue
+		}
+		tok := m.Token()
+		emit("ACQUIRED", tok, call, now())
+		if env.Forever {
+			<-ctx.Done()
+			return nil
+		}
+		x := id*1_000_000 + seq
+		wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		fset, ferr := readSet(wctx, fenced, tok)
+		cset, cerr := readSet(wctx, control, tok)
+		time.Sleep(chaos.Uniform(r, 0, env.HoldMax))
+		fstat := writeSet(wctx, fenced, tok, fset, ferr, x)
+		cstat := writeSet(wctx, control, tok, cset, cerr, x)
+		cancel()
+		emit("WROTE", tok, x, fstat, cstat)
+		uctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		call = now()
+		uerr := m.Unlock(uctx)
+		cancel()
+		status := "ok"
+		switch {
+		case uerr == nil:
+		case errors.Is(uerr, mutex.ErrLost), errors.Is(uerr, mutex.ErrSessionExpired):
+			status = "lost"
+		default:
+			status = "err"
+		}
+		emit("UNLOCKED", tok, call, now(), status)
+	}
+	return nil
+}
+
+func readSet(ctx context.Context, fc *chaos.FenceClient, tok int64) ([]int, error) {
+	if fc == nil {
+		return nil, nil
+	}
+	return fc.Read(ctx, tok)
+}
+
+func writeSet(ctx context.Context, fc *chaos.FenceClient, tok int64, set []int, readErr error, x int) string {
+	switch {
+	case fc == nil:
+		return "-"
+	case errors.Is(readErr, chaos.ErrStale):
+		return "stale"
+	case readErr != nil:
+		return "err"
+	}
+	err := fc.Write(ctx, tok, append(slices.Clone(set), x))
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, chaos.ErrStale):
+		return "stale"
+	}
+	return "err"
+}
+
+// holders is the parent's view of its holder processes, built from their
+// lines. Its methods are safe for concurrent use.
+type holders struct {
+	rec *chaos.Recorder
+
+	mu                          sync.Mutex // guards the rest
+	holding                     map[int]int64
+	acquired, failed, lostHolds int
+	fencedAcked, controlAcked   []int
+	staleRejected               int
+	grants                      []grant
+}
+
+type grant struct {
+	helper int
+	tok    int64
+	at     int64 // recorder clock, when Lock returned
+}
+
+func newHolders(rec *chaos.Recorder) *holders {
+	return &holders{rec: rec, holding: map[int]int64{}}
+}
+
+func (h *holders) consume(l chaos.Line) {
+	f := l.Fields
+	num := func(i int) int64 {
+		if i >= len(f) {
+			return 0
+		}
+		n, _ := strconv.ParseInt(f[i], 10, 64)
+		return n
+	}
+	at := func(i int) int64 { return h.rec.At(time.Unix(0, num(i))) }
+	if len(f) == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := l.Helper
+	switch f[0] {
+	case "ACQUIRED":
+		h.acquired++
+		h.holding[c] = num(1)
+		h.grants = append(h.grants, grant{helper: c, tok: num(1), at: at(3)})
+		h.rec.Add(c, chaos.MutexOp{Client: c}, chaos.OK, at(2), at(3), false)
+	case "FAILED":
+		h.failed++
+		h.rec.Add(c, chaos.MutexOp{Client: c}, chaos.Fail, at(1), at(2), false)
+	case "WROTE":
+		x := int(num(2))
+		if len(f) > 4 {
+			switch f[3] {
+			case "ok":
+				h.fencedAcked = append(h.fencedAcked, x)
+			case "stale":
+				h.staleRejected++
+			}
+			if f[4] == "ok" {
+				h.controlAcked = append(h.controlAcked, x)
+			}
+		}
+	case "UNLOCKED":
+		delete(h.holding, c)
+		out := chaos.OK
+		if len(f) > 4 && f[4] != "ok" {
+			out = chaos.Unknown
+			if f[4] == "lost" {
+				h.lostHolds++
+			}
+		}
+		h.rec.Add(c, chaos.MutexOp{Client: c, Release: true}, out, at(2), at(3), false)
+	}
+}
+
+// current returns a helper that holds the lock now, or -1.
+func (h *holders) current() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.holding {
+		return c
+	}
+	return -1
+}
+
+// grantedDuring counts grants to helpers other than c between from and to
+// (recorder clock).
+func (h *holders) grantedDuring(c int, from, to int64) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, g := range h.grants {
+		if g.helper != c && g.at >= from && g.at <= to {
+			n++
+		}
+	}
+	return n
+}
+
+// tokens returns the granted tokens in the order the grants were made.
+func (h *holders) tokens() []int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	gs := slices.Clone(h.grants)
+	slices.SortStableFunc(gs, func(a, b grant) int { return cmp.Compare(a.at, b.at) })
+	out := make([]int64, len(gs))
+	for i, g := range gs {
+		out[i] = g.tok
+	}
+	return out
+}
+
+// collect feeds lines to h until lines is closed, then closes done.
+func (h *holders) collect(lines <-chan chaos.Line, done chan<- struct{}) {
+	defer close(done)
+	for l := range lines {
+		h.consume(l)
+	}
+}
+
+// sleepCtx sleeps for d or until ctx ends, and reports whether it slept
+// the whole time.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
