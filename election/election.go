@@ -135,8 +135,8 @@ func (e *Election) Resign(ctx context.Context) error {
 		return fmt.Errorf("election: resign %q: %w", e.prefix, ErrNotLeader)
 	}
 	lostErr := h.Err()
-	resp, err := e.s.Client().Txn(ctx).If(h.W.IsOwner()).Then(clientv3.OpDelete(h.W.Key)).Commit()
-	if err == nil && !resp.Succeeded && lostErr == nil {
+	existed, err := h.W.Release(ctx)
+	if err == nil && !existed && lostErr == nil {
 		// The key was already gone: the leadership had been lost unseen.
 		lostErr = h.W.Tracker.Err()
 		if lostErr == nil {
@@ -153,7 +153,7 @@ func (e *Election) Resign(ctx context.Context) error {
 	case lostErr != nil:
 		return fmt.Errorf("election: resign %q: leadership had ended before resign: %w", e.prefix, lostErr)
 	case err != nil:
-		return fmt.Errorf("election: resign %q: key %s may remain until the session ends: %w", e.prefix, h.W.Key, err)
+		return fmt.Errorf("election: resign %q: key %s is deleted in the background once etcd answers: %w", e.prefix, h.W.Key, err)
 	}
 	return nil
 }

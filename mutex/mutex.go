@@ -123,7 +123,13 @@ func (m *Mutex) Unlock(ctx context.Context) error {
 		return fmt.Errorf("mutex: unlock %q: %w", m.prefix, ErrNotLocked)
 	}
 	lostErr := h.Err()
-	err := h.W.Release(ctx)
+	existed, err := h.W.Release(ctx)
+	if err == nil && !existed && lostErr == nil {
+		// The key was already gone: the hold had been lost unseen.
+		if lostErr = h.W.Tracker.Err(); lostErr == nil {
+			lostErr = ErrLost
+		}
+	}
 	h.End(ErrNotLocked)
 	m.mu.Lock()
 	m.hold, m.last = nil, h

@@ -296,15 +296,19 @@ func (w *Waiter) cleanup(ctx context.Context, rev int64, del clientv3.Op) error 
 }
 
 // Release deletes a holder's key, guarded by its create revision, with the
-// caller's context. If that fails, the key is handed to the session's
-// janitor (so it does not stay in line for the life of the session) and the
-// error is returned: the hold has ended either way.
-func (w *Waiter) Release(ctx context.Context) error {
-	_, err := w.client().Txn(ctx).If(w.IsOwner()).Then(clientv3.OpDelete(w.Key)).Commit()
-	if err != nil && !errors.Is(w.Tracker.Err(), errs.SessionExpired) {
-		deferDelete(w.Session, w.Key, w.Rev)
+// caller's context, and reports whether the key was still there. If the
+// request fails, the key is handed to the session's janitor (so it does
+// not stay in line for the life of the session) and the error is returned:
+// the hold has ended either way.
+func (w *Waiter) Release(ctx context.Context) (existed bool, err error) {
+	resp, err := w.client().Txn(ctx).If(w.IsOwner()).Then(clientv3.OpDelete(w.Key)).Commit()
+	if err != nil {
+		if !errors.Is(w.Tracker.Err(), errs.SessionExpired) {
+			deferDelete(w.Session, w.Key, w.Rev)
+		}
+		return false, err
 	}
-	return err
+	return resp.Succeeded, nil
 }
 
 func cleanupCtx(ctx context.Context) (context.Context, context.CancelFunc) {
