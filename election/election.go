@@ -124,9 +124,9 @@ func (e *Election) retire(ctx context.Context, h *waitq.Hold) error {
 // newer leadership's key; the next candidate in line leads at once. It
 // returns [ErrNotLeader] if the handle does not lead. The leadership ends
 // locally whatever happens: if the delete fails (ctx ended, etcd
-// unreachable) Resign returns that error and the key stays until this
-// handle's next Campaign replaces it or the session ends; close the session
-// to be sure. If the leadership had already been lost, seen before or
+// unreachable) Resign returns that error and the session deletes the key
+// in the background as soon as etcd answers (or the lease takes it), so the
+// next candidate waits until then. If the leadership had already been lost, seen before or
 // found by Resign (the key was gone), Resign returns an error wrapping
 // [ErrLost] or [ErrSessionExpired].
 func (e *Election) Resign(ctx context.Context) error {
