@@ -1,0 +1,384 @@
+package barrier
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/coordkit/coordkit/internal/waitq"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// DoubleBarrier is one participant in a double barrier for count
+// participants: [DoubleBarrier.Enter] returns once count participants have
+// entered, and [DoubleBarrier.Leave] once all of them have left. One handle
+// is one participant; two handles on one session are two participants. Its
+// methods are safe for concurrent use, but a second Enter on a handle that
+// is in (or entering) returns [ErrEntered].
+type DoubleBarrier struct {
+	s       *concurrency.Session
+	prefix  string // "<name>/"
+	waiters string // "<name>/waiters/": one key per participant
+	ready   string // "<name>/ready": present once a round is full
+	count   int
+	key     string
+	opts    options
+
+	// op has room for one token: the goroutine that holds it is entering
+	// or leaving through this handle.
+	op chan struct{}
+
+	mu       sync.Mutex    // guards w, cutoff, readyRev
+	w        *waitq.Waiter // the participant's key while entered, nil otherwise
+	cutoff   int64         // create revision of the last participant let in
+	readyRev int64         // create revision of the round's ready marker
+}
+
+// NewDouble returns a participant in the double barrier on name for count
+// participants, whose key lives on session s's lease. The session is
+// borrowed: the caller creates it and closes it, which removes the
+// participant. NewDouble does no I/O. It panics if s is nil, name is empty
+// or "/", or count < 1.
+func NewDouble(s *concurrency.Session, name string, count int, opts ...Option) *DoubleBarrier {
+	if s == nil {
+		panic("barrier: nil session")
+	}
+	if count < 1 {
+		panic(fmt.Sprintf("barrier: count %d < 1", count))
+	}
+	var o options
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
+	prefix := waitq.Prefix("barrier", name)
+	waiters := prefix + "waiters/"
+	return &DoubleBarrier{
+		s:       s,
+		prefix:  prefix,
+		waiters: waiters,
+		ready:   prefix + "ready",
+		count:   count,
+		key:     waitq.Key(waiters, s),
+		opts:    o,
+		op:      make(chan struct{}, 1),
+	}
+}
+
+// Key returns the participant's key (present while entering or entered).
+func (b *DoubleBarrier) Key() string { return b.key }
+
+// round is what a participant knows of the barrier at a revision.
+type round struct {
+	members  map[string]int64 // participant key → create revision
+	ready    bool
+	cutoff   int64 // from the ready marker
+	readyRev int64 // the ready marker's create revision
+}
+
+func (b *DoubleBarrier) readOps() []clientv3.Op {
+	return []clientv3.Op{
+		clientv3.OpGet(b.ready),
+		clientv3.OpGet(b.waiters, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+	}
+}
+
+// load sets r from the responses to readOps.
+func (r *round) load(ready, waiters *clientv3.GetResponse) {
+	r.members = map[string]int64{}
+	for _, kv := range waiters.Kvs {
+		r.members[string(kv.Key)] = kv.CreateRevision
+	}
+	r.ready = false
+	if len(ready.Kvs) > 0 {
+		r.setReady(ready.Kvs[0])
+	}
+}
+
+func (r *round) setReady(kv *mvccpb.KeyValue) {
+	c, err := strconv.ParseInt(string(kv.Value), 10, 64)
+	r.ready, r.cutoff, r.readyRev = err == nil, c, kv.CreateRevision
+}
+
+// first returns the keys and create revisions of the first n participants
+// in order of arrival.
+func (r *round) first(n int) ([]string, []int64) {
+	keys := make([]string, 0, len(r.members))
+	for k := range r.members {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(r.members[a], r.members[b]) })
+	keys = keys[:min(n, len(keys))]
+	revs := make([]int64, len(keys))
+	for i, k := range keys {
+		revs[i] = r.members[k]
+	}
+	return keys, revs
+}
+
+// maxGuarded bounds the participants whose presence the ready marker's
+// transaction checks (etcd allows 128 comparisons per transaction).
+const maxGuarded = 100
+
+// Enter joins the barrier and blocks until count participants have
+// entered, or ctx is done. Participants are let in by order of arrival
+// (their keys' create revisions): when count are present, the first count
+// pass together and a ready marker records it, so a participant that looks
+// late still knows it was let in. One that arrives while a full round is
+// still inside waits for that round to leave and counts towards the next.
+//
+// A participant whose lease expires (it crashed) is removed with its key.
+// If it had not been let in yet, the others wait for another to take its
+// place: Enter may then never return, so bound it with ctx. On failure
+// Enter deletes the participant's key and returns an error that satisfies
+// errors.Is(err, ctx.Err()) when ctx ended, or wraps [ErrSessionExpired]
+// or [ErrLost] when the participant's lease or key went away.
+func (b *DoubleBarrier) Enter(ctx context.Context) error {
+	select {
+	case b.op <- struct{}{}:
+	default:
+		return fmt.Errorf("barrier: enter %q: %w", b.prefix, ErrEntered)
+	}
+	defer func() { <-b.op }()
+	b.mu.Lock()
+	entered := b.w != nil
+	b.mu.Unlock()
+	if entered {
+		return fmt.Errorf("barrier: enter %q: %w", b.prefix, ErrEntered)
+	}
+	w := waitq.New(b.s, b.waiters, b.key)
+	r, err := b.enter(ctx, w)
+	if err != nil {
+		return fmt.Errorf("barrier: enter %q: %w", b.prefix, err)
+	}
+	b.mu.Lock()
+	b.w, b.cutoff, b.readyRev = w, r.cutoff, r.readyRev
+	b.mu.Unlock()
+	return nil
+}
+
+func (b *DoubleBarrier) enter(ctx context.Context, w *waitq.Waiter) (r round, err error) {
+	bctx, cancel := w.Bind(ctx)
+	defer cancel()
+	defer func() {
+		if err != nil {
+			err = w.Err(bctx, err)
+			w.Leave(ctx) // the key may exist even if Join failed mid-flight
+		}
+	}()
+	if err := bctx.Err(); err != nil {
+		return r, err
+	}
+	resp, fresh, err := w.Join(bctx, b.opts.value, b.readOps()...)
+	if err == nil && !fresh {
+		// A key of ours survived a Leave that could not reach etcd: start
+		// over with a new place in line.
+		if err = w.Leave(bctx); err == nil {
+			resp, fresh, err = w.Join(bctx, b.opts.value, b.readOps()...)
+		}
+	}
+	if err != nil {
+		return r, err
+	}
+	if !fresh {
+		return r, fmt.Errorf("key %s exists", w.Key)
+	}
+	rs := gets(resp, 1)
+	r.load(rs[0], rs[1])
+	f := &follower{cli: b.s.Client(), key: b.prefix, prefix: true, last: resp.Header.Revision}
+	defer f.stop()
+	for {
+		switch {
+		case r.ready && w.Rev <= r.cutoff:
+			return r, w.AwaitLease(bctx)
+		case !r.ready && len(r.members) >= b.count:
+			// The round is full. The participant that completed it, or the
+			// first to arrive (in case the one that completed it died),
+			// writes the ready marker; the others see it.
+			keys, revs := r.first(b.count)
+			cutoff := revs[len(revs)-1]
+			if w.Rev == cutoff || w.Rev == revs[0] {
+				ok, err := b.open(bctx, w, &r, keys, revs, f)
+				if err != nil || ok {
+					return r, err
+				}
+				continue
+			}
+		}
+		evs, resync, err := f.next(bctx)
+		if err != nil {
+			return r, err
+		}
+		if resync {
+			resp, err := w.Check(bctx, b.readOps()...)
+			if err != nil {
+				return r, err
+			}
+			rs := gets(resp, 0)
+			r.load(rs[0], rs[1])
+			f.last = resp.Header.Revision
+			continue
+		}
+		for _, ev := range evs {
+			key := string(ev.Kv.Key)
+			switch {
+			case key == b.ready && ev.Type == mvccpb.PUT:
+				r.setReady(ev.Kv)
+			case key == b.ready:
+				r.ready = false
+			case !strings.HasPrefix(key, b.waiters):
+			case ev.Type == mvccpb.PUT:
+				r.members[key] = ev.Kv.CreateRevision
+			case key == w.Key:
+				return r, ErrLost
+			default:
+				delete(r.members, key)
+			}
+		}
+	}
+}
+
+// open writes the ready marker for a full round, if the round's first
+// count participants are all still there. It reports whether it did; if
+// not, it has reloaded r.
+func (b *DoubleBarrier) open(ctx context.Context, w *waitq.Waiter, r *round, keys []string, revs []int64, f *follower) (bool, error) {
+	cutoff := revs[len(revs)-1]
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(b.ready), "=", 0), w.IsOwner()}
+	if len(keys) <= maxGuarded {
+		for i, k := range keys {
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(k), "=", revs[i]))
+		}
+	}
+	resp, err := b.s.Client().Txn(ctx).If(cmps...).
+		Then(clientv3.OpPut(b.ready, strconv.FormatInt(cutoff, 10))).
+		Else(b.readOps()...).
+		Commit()
+	if err != nil {
+		return false, err
+	}
+	if resp.Succeeded {
+		r.ready, r.cutoff, r.readyRev = true, cutoff, resp.Header.Revision
+		return true, nil
+	}
+	rs := gets(resp, 0)
+	r.load(rs[0], rs[1])
+	if _, ok := r.members[w.Key]; !ok {
+		return false, ErrLost
+	}
+	f.last = resp.Header.Revision
+	return false, nil
+}
+
+// Leave deletes the participant's key and blocks until every participant
+// let in with it has left (or its key has gone with its lease), or ctx is
+// done; the last to see the round empty removes the ready marker, which
+// opens the barrier for the next round. A participant that crashed after
+// it was let in does not hold the others up: its key goes with its lease.
+// It returns [ErrNotEntered] if the handle is not in. If ctx ends, the
+// participant has left all the same and Leave returns an error that
+// satisfies errors.Is(err, ctx.Err()).
+func (b *DoubleBarrier) Leave(ctx context.Context) error {
+	select {
+	case b.op <- struct{}{}:
+	default:
+		// An Enter through this handle is in progress: wait for it.
+		select {
+		case b.op <- struct{}{}:
+		case <-ctx.Done():
+			return fmt.Errorf("barrier: leave %q: %w", b.prefix, ctx.Err())
+		}
+	}
+	defer func() { <-b.op }()
+	b.mu.Lock()
+	w, cutoff, readyRev := b.w, b.cutoff, b.readyRev
+	b.mu.Unlock()
+	if w == nil {
+		return fmt.Errorf("barrier: leave %q: %w", b.prefix, ErrNotEntered)
+	}
+	if err := b.leave(ctx, w, cutoff, readyRev); err != nil {
+		return fmt.Errorf("barrier: leave %q: %w", b.prefix, err)
+	}
+	return nil
+}
+
+func (b *DoubleBarrier) leave(ctx context.Context, w *waitq.Waiter, cutoff, readyRev int64) error {
+	cli := b.s.Client()
+	inside := []clientv3.Op{
+		clientv3.OpGet(b.ready),
+		clientv3.OpGet(b.waiters, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithMaxCreateRev(cutoff)),
+	}
+	resp, err := cli.Txn(ctx).Then(append([]clientv3.Op{clientv3.OpDelete(w.Key)}, inside...)...).Commit()
+	if err != nil {
+		// The delete may not have happened: try again, detached and
+		// bounded; failing that, the key goes with the lease.
+		w.Leave(ctx)
+		b.out()
+		return err
+	}
+	b.out()
+	f := &follower{cli: cli, key: b.prefix, prefix: true}
+	defer f.stop()
+	rs := gets(resp, 1)
+	for {
+		if len(rs[0].Kvs) == 0 || rs[0].Kvs[0].CreateRevision != readyRev {
+			return nil // the round is over: someone saw it empty
+		}
+		left := map[string]bool{}
+		for _, kv := range rs[1].Kvs {
+			left[string(kv.Key)] = true
+		}
+		f.last = resp.Header.Revision
+		for len(left) > 0 {
+			evs, resync, err := f.next(ctx)
+			if err != nil {
+				return err
+			}
+			if resync {
+				break
+			}
+			for _, ev := range evs {
+				key := string(ev.Kv.Key)
+				switch {
+				case key == b.ready:
+					return nil // removed (or replaced): the round is over
+				case ev.Type == mvccpb.DELETE:
+					delete(left, key)
+				}
+			}
+		}
+		if len(left) == 0 {
+			// Everyone let in with us has left: close the round, unless
+			// someone else did.
+			_, err := cli.Txn(ctx).
+				If(clientv3.Compare(clientv3.CreateRevision(b.ready), "=", readyRev)).
+				Then(clientv3.OpDelete(b.ready)).
+				Commit()
+			return err
+		}
+		if resp, err = cli.Txn(ctx).Then(inside...).Commit(); err != nil {
+			return err
+		}
+		rs = gets(resp, 0)
+	}
+}
+
+// out forgets the participant's key.
+func (b *DoubleBarrier) out() {
+	b.mu.Lock()
+	b.w = nil
+	b.mu.Unlock()
+}
+
+// gets returns the range responses of a Txn response from index i on.
+func gets(resp *clientv3.TxnResponse, i int) []*clientv3.GetResponse {
+	var out []*clientv3.GetResponse
+	for _, r := range resp.Responses[i:] {
+		out = append(out, (*clientv3.GetResponse)(r.GetResponseRange()))
+	}
+	return out
+}
