@@ -16,9 +16,7 @@ import (
 // scripts, and checks for leaked goroutines after the tests.
 func TestMain(m *testing.M) {
 	testscript.Main(leakChecked{m}, map[string]func(){
-		"lockctl": func() {
-			os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-		},
+		"lockctl": func() { os.Exit(mainCode()) },
 	})
 }
 

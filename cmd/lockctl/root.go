@@ -171,6 +171,7 @@ revokes its lease on exit so the next run does not wait.
 	cfg.flags(root)
 	root.AddCommand(
 		newRunCmd(cfg),
+		newElectCmd(cfg),
 		newStatusCmd(cfg),
 		newLsCmd(cfg),
 		newReleaseCmd(cfg),

@@ -172,7 +172,7 @@ func holdAndRun(cmd *cobra.Command, cfg *config, o *holdOpts, name string, argv 
 	case err != nil:
 		return withCode(ExitUnavailable, fmt.Errorf("%s: acquire: %w", name, err))
 	}
-	code, lost := runChild(cmd, o, argv, childEnv(name, h, s), h.Done())
+	code, lost := runChild(cmd, o, argv, childEnv(name, h, fmt.Sprintf("%x", int64(s.Lease()))), h.Done())
 	lossErr := h.Err()
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.commandTimeout)
 	defer rcancel()
@@ -211,12 +211,12 @@ func closeSession(cfg *config, s *concurrency.Session) {
 
 // childEnv is the parent's environment with lockctl's variables set to
 // the real values, never inherited.
-func childEnv(name string, h hold, s *concurrency.Session) []string {
+func childEnv(name string, h hold, lease string) []string {
 	set := map[string]string{
 		"LOCKCTL_NAME":  name,
 		"LOCKCTL_KEY":   h.Key(),
 		"LOCKCTL_TOKEN": strconv.FormatInt(h.Token(), 10),
-		"LOCKCTL_LEASE": fmt.Sprintf("%x", int64(s.Lease())),
+		"LOCKCTL_LEASE": lease,
 		"ETCD_LOCK_KEY": h.Key(),
 		"ETCD_LOCK_REV": strconv.FormatInt(h.Token(), 10),
 	}
