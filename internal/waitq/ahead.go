@@ -1,0 +1,147 @@
+package waitq
+
+import (
+	"context"
+
+	"github.com/coordkit/coordkit/internal/errs"
+	"github.com/coordkit/coordkit/internal/lease"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// WaitRoom waits until the weights of the keys ahead of w in line (under
+// its prefix, with a smaller create revision) add up to at most room: the
+// admission rule of a weighted, first-come first-served semaphore. ahead is
+// what a read at revision readRev returned (keys that are not ahead of w
+// are skipped), and weigh gives a key's weight from its value.
+//
+// The sum is kept locally: one watch on the prefix, started in sync with
+// the store, subtracts the weight of each key ahead when it is deleted, so
+// a release costs a waiter no round trip. Nobody joins ahead of w, so the
+// sum only shrinks. Once it fits, WaitRoom confirms with a read guarded by
+// w's own key, which also recounts; it returns nil only when that read
+// shows room, so an expired waiter never gets in. It returns [errs.Lost]
+// when w's key is gone, the lease's error when the lease is lost, and
+// ctx.Err() when ctx ends. It never deletes w's key.
+func (w *Waiter) WaitRoom(ctx context.Context, ahead []*mvccpb.KeyValue, readRev, room int64, weigh func(*mvccpb.KeyValue) int64) error {
+	c := counted{w: w, weigh: weigh, room: room}
+	c.set(ahead)
+	if c.fits() {
+		ok, rev, err := c.confirm(ctx)
+		if err != nil || ok {
+			return err
+		}
+		readRev = rev
+	}
+	for {
+		if ok, err := c.follow(ctx, readRev); err != nil || ok {
+			return err
+		}
+		// The watch broke (compaction, a member change): back off, then
+		// read the line again and watch from there.
+		if err := w.pause(ctx); err != nil {
+			return err
+		}
+		ok, rev, err := c.confirm(ctx)
+		if err != nil || ok {
+			return err
+		}
+		readRev = rev
+	}
+}
+
+// counted is a waiter's local view of the weights ahead of it.
+type counted struct {
+	w     *Waiter
+	weigh func(*mvccpb.KeyValue) int64
+	room  int64
+	keys  map[string]int64 // weight of each key ahead
+	sum   int64
+}
+
+func (c *counted) fits() bool { return c.sum <= c.room }
+
+func (c *counted) set(kvs []*mvccpb.KeyValue) {
+	c.keys, c.sum = make(map[string]int64, len(kvs)), 0
+	for _, kv := range kvs {
+		if kv.CreateRevision < c.w.Rev {
+			n := c.weigh(kv)
+			c.keys[string(kv.Key)] = n
+			c.sum += n
+		}
+	}
+}
+
+// confirm reads the keys ahead in a read guarded by w's own key, recounts,
+// and reports whether they leave room, with the read's revision.
+func (c *counted) confirm(ctx context.Context) (bool, int64, error) {
+	resp, err := c.w.Check(ctx, clientv3.OpGet(c.w.Prefix, clientv3.WithPrefix(), clientv3.WithMaxCreateRev(c.w.Rev-1)))
+	if err != nil {
+		return false, 0, err
+	}
+	c.set(resp.Responses[0].GetResponseRange().Kvs)
+	return c.fits(), resp.Header.Revision, nil
+}
+
+// follow watches the prefix's deletions and subtracts the keys ahead as
+// they go, until a guarded read confirms room (ok), an error, or the watch
+// breaks (neither: the caller reads again and re-watches).
+func (c *counted) follow(ctx context.Context, readRev int64) (ok bool, err error) {
+	w := c.w
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	// No start revision: the watch starts in sync with the store. The
+	// created notification's revision tells whether the store moved since
+	// readRev; if it did, a read after it closes the gap.
+	wch := w.client().Watch(wctx, w.Prefix, clientv3.WithPrefix(), clientv3.WithFilterPut(), clientv3.WithCreatedNotify())
+	for {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-w.Tracker.Lost():
+			return false, w.Tracker.Err()
+		case wr, open := <-wch:
+			if !open || wr.Err() != nil || wr.Canceled {
+				return false, nil
+			}
+			w.retry.Reset()
+			stale := wr.Created && wr.Header.Revision > readRev
+			for _, ev := range wr.Events {
+				if ev.Type != mvccpb.DELETE {
+					continue
+				}
+				key := string(ev.Kv.Key)
+				if key == w.Key {
+					return false, w.ownKeyGone(ctx)
+				}
+				if n, found := c.keys[key]; found {
+					delete(c.keys, key)
+					c.sum -= n
+				}
+			}
+			if !stale && !c.fits() {
+				continue
+			}
+			ok, rev, err := c.confirm(ctx)
+			if err != nil || ok {
+				return ok, err
+			}
+			readRev = rev
+		}
+	}
+}
+
+// ownKeyGone says why w's key was deleted while it waited: its lease ended
+// (expired or revoked: [errs.SessionExpired]) or someone deleted the key
+// ([errs.Lost]). One probe of the lease tells them apart.
+func (w *Waiter) ownKeyGone(ctx context.Context) error {
+	if err := w.Tracker.Err(); err != nil {
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, CleanupTimeout)
+	defer cancel()
+	if _, expired, _ := lease.ProbeSession(w.client(), w.Session.Lease())(pctx); expired {
+		return errs.SessionExpired
+	}
+	return errs.Lost
+}

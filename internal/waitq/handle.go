@@ -1,0 +1,152 @@
+package waitq
+
+import (
+	"context"
+	"sync"
+
+	"github.com/coordkit/coordkit/internal/errs"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Handle is the state a primitive's handle keeps between calls: at most one
+// hold at a time, taken in turn by the goroutines that share the handle, and
+// the last hold, so that Done and Err still answer after it ended. Its
+// methods are safe for concurrent use.
+type Handle struct {
+	// turn has room for one token: the goroutine that put it there is
+	// acquiring or holds through this handle.
+	turn   chan struct{}
+	closed chan struct{} // always closed: Done before the first hold
+
+	mu   sync.Mutex // guards hold, last
+	hold *Hold      // the current hold, nil when none
+	last *Hold      // the most recent hold, for Done after it ends
+}
+
+// NewHandle returns a handle that holds nothing.
+func NewHandle() *Handle {
+	closed := make(chan struct{})
+	close(closed)
+	return &Handle{turn: make(chan struct{}, 1), closed: closed}
+}
+
+// Enter takes the handle's turn. With wait it blocks until the goroutine
+// holding through the handle gives it back or ctx is done (ctx.Err());
+// without, it returns [ErrWouldWait] at once if the turn is taken. A nil
+// return must be followed by [Handle.Start] or [Handle.Exit].
+func (h *Handle) Enter(ctx context.Context, wait bool) error {
+	if !wait {
+		select {
+		case h.turn <- struct{}{}:
+			return nil
+		default:
+			return ErrWouldWait
+		}
+	}
+	select {
+	case h.turn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Exit gives the turn back after an acquisition that failed.
+func (h *Handle) Exit() { <-h.turn }
+
+// Start records that w has just acquired: its hold is the handle's current
+// one until [Handle.Release].
+func (h *Handle) Start(w *Waiter) {
+	hold := NewHold(w)
+	h.mu.Lock()
+	h.hold = hold
+	h.mu.Unlock()
+}
+
+// Current returns the current hold, or nil.
+func (h *Handle) Current() *Hold {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.hold
+}
+
+// Release ends the current hold if match accepts it (a nil match accepts
+// any): it deletes the hold's key with [Waiter.Release] (guarded by its
+// create revision, so that a late or repeated release never deletes a newer
+// hold's key; handed to the session's janitor if etcd cannot be reached),
+// records ended as why the hold ended, and gives the turn back. The hold
+// ends locally whatever the delete does. ok is false, and nothing is
+// touched, when there is no current hold or match rejects it. lost is why
+// the hold had ended before this call, if it had, including a key found
+// already gone; err is the delete's error.
+func (h *Handle) Release(ctx context.Context, ended error, match func(*Hold) bool) (ok bool, lost, err error) {
+	h.mu.Lock()
+	hold := h.hold
+	h.mu.Unlock()
+	if hold == nil || (match != nil && !match(hold)) {
+		return false, nil, nil
+	}
+	lost = hold.Err()
+	existed, err := hold.W.Release(ctx)
+	if err == nil && !existed && lost == nil {
+		// The key was already gone: the hold had been lost unseen.
+		if lost = hold.W.Tracker.Err(); lost == nil {
+			lost = errs.Lost
+		}
+	}
+	hold.End(ended)
+	h.mu.Lock()
+	h.hold, h.last = nil, hold
+	h.mu.Unlock()
+	h.Exit()
+	return true, lost, err
+}
+
+// Done returns the current hold's Done channel; with no current hold, the
+// last hold's (closed) channel, or a closed channel before the first hold.
+func (h *Handle) Done() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.hold != nil:
+		return h.hold.Done()
+	case h.last != nil:
+		return h.last.Done()
+	}
+	return h.closed
+}
+
+// Err returns nil while a hold lasts, why it ended once it was lost, and
+// notHeld when there is no current hold.
+func (h *Handle) Err(notHeld error) error {
+	if hold := h.Current(); hold != nil {
+		return hold.Err()
+	}
+	return notHeld
+}
+
+// Token returns the current hold's create revision, or 0.
+func (h *Handle) Token() int64 {
+	if hold := h.Current(); hold != nil {
+		return hold.W.Rev
+	}
+	return 0
+}
+
+// Key returns the current hold's key, or "".
+func (h *Handle) Key() string {
+	if hold := h.Current(); hold != nil {
+		return hold.W.Key
+	}
+	return ""
+}
+
+// IsOwner returns the comparison that holds while the current hold's key
+// exists with its create revision, or one that is never true (a create
+// revision of -1 for key) when there is no current hold.
+func (h *Handle) IsOwner(key string) clientv3.Cmp {
+	if hold := h.Current(); hold != nil {
+		return hold.W.IsOwner()
+	}
+	return clientv3.Compare(clientv3.CreateRevision(key), "=", -1)
+}

@@ -1,0 +1,20 @@
+package semaphore
+
+// Option configures a [Semaphore].
+type Option interface{ apply(*options) }
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+type options struct {
+	value string
+}
+
+// WithValue sets a note stored with the handle's key while it holds or
+// waits, for example the holder's host name and process id, so that
+// operators (and "lockctl status") can tell who holds the permits. The
+// default is empty.
+func WithValue(v string) Option {
+	return optionFunc(func(o *options) { o.value = v })
+}
