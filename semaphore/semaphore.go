@@ -266,4 +266,3 @@ func (m *Semaphore) IsOwner() clientv3.Cmp { return m.h.IsOwner(m.key) }
 func (m *Semaphore) Txn(ctx context.Context, cmps ...clientv3.Cmp) clientv3.Txn {
 	return m.s.Client().Txn(ctx).If(append([]clientv3.Cmp{m.IsOwner()}, cmps...)...)
 }
-
