@@ -9,7 +9,6 @@ import (
 
 	"github.com/coordkit/coordkit/internal/chaos"
 	"github.com/coordkit/coordkit/internal/testutil"
-	"github.com/coordkit/coordkit/mutex"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
@@ -19,14 +18,16 @@ import (
 // and a release function.
 type holdFunc func(ctx context.Context, s *concurrency.Session, name string) (tok int64, done <-chan struct{}, release func(context.Context) error, err error)
 
-// coordkitHold holds with a coordkit mutex: Done closes on the client's own
-// clock when the lease can no longer be confirmed.
-func coordkitHold(ctx context.Context, s *concurrency.Session, name string) (int64, <-chan struct{}, func(context.Context) error, error) {
-	m := mutex.New(s, name)
-	if err := m.Lock(ctx); err != nil {
-		return 0, nil, nil, err
+// coordkitHold holds with a coordkit primitive: Done closes on the
+// client's own clock when the lease can no longer be confirmed.
+func coordkitHold(newC func(*concurrency.Session, string) contender) holdFunc {
+	return func(ctx context.Context, s *concurrency.Session, name string) (int64, <-chan struct{}, func(context.Context) error, error) {
+		c := newC(s, name)
+		if err := c.Acquire(ctx); err != nil {
+			return 0, nil, nil, err
+		}
+		return c.Token(), c.Done(), c.Release, nil
 	}
-	return m.Token(), m.Done(), m.Unlock, nil
 }
 
 // rawHold holds with etcd's concurrency.Mutex and takes the session's Done
@@ -47,7 +48,8 @@ type partitionResult struct {
 	writes   int  // the holder's writes during the trial
 }
 
-// TestL3ClientPartition is L3: the holder's client is cut off from etcd
+// TestL3ClientPartition is L3, for the mutex and the election (a leader
+// and the next candidate): the holder's client is cut off from etcd
 // (both directions, through its own proxy) while a successor waits. The
 // holder writes to a recording fence store every 50 ms until its hold's
 // Done closes, then records the end. With coordkit, Done must close before
@@ -60,17 +62,18 @@ type partitionResult struct {
 // near 90 s; CHAOS_L3_TRIALS raises it.
 func TestL3ClientPartition(t *testing.T) {
 	trials := envInt(t, "CHAOS_L3_TRIALS", 24)
-	const parallel, controls = 8, 4
+	const parallel, controls, electionTrials = 8, 4, 8
 	cli := testutil.Client(t, srv)
 	pfx := testutil.Prefix(t, cli)
 
 	var (
-		mu        sync.Mutex
-		ours, raw []partitionResult
+		mu                 sync.Mutex
+		ours, elected, raw []partitionResult
 	)
-	run := func(k int, hold holdFunc, out *[]partitionResult) func() {
+	mutexes, elections := primitives[0].new, primitives[1].new
+	run := func(k int, hold holdFunc, succ func(*concurrency.Session, string) contender, out *[]partitionResult) func() {
 		return func() {
-			res, err := partitionTrial(t, cli, fmt.Sprintf("%s%d/lock", pfx, k), hold)
+			res, err := partitionTrial(t, cli, fmt.Sprintf("%s%d/lock", pfx, k), hold, succ)
 			if err != nil {
 				t.Errorf("trial %d: %v", k, err)
 				return
@@ -83,11 +86,16 @@ func TestL3ClientPartition(t *testing.T) {
 	for start := 0; start < trials; start += parallel {
 		var wg sync.WaitGroup
 		for k := start; k < min(start+parallel, trials); k++ {
-			wg.Go(run(k, coordkitHold, &ours))
+			wg.Go(run(k, coordkitHold(mutexes), mutexes, &ours))
 		}
 		if start == 0 {
 			for k := range controls {
-				wg.Go(run(trials+k, rawHold, &raw))
+				wg.Go(run(trials+k, rawHold, mutexes, &raw))
+			}
+		}
+		if start == parallel {
+			for k := range electionTrials {
+				wg.Go(run(trials+controls+k, coordkitHold(elections), elections, &elected))
 			}
 		}
 		wg.Wait()
@@ -104,9 +112,14 @@ func TestL3ClientPartition(t *testing.T) {
 		}
 		return
 	}
+	ebit, eoverlaps, elate, ewrites := sum(elected)
+	chaos.Report(t, "L3 election", "trials", len(elected), "faultBit", ebit, "writes", ewrites, "overlaps", eoverlaps, "lateEnds", elate)
+	if ebit != len(elected) || eoverlaps != 0 || elate != 0 {
+		t.Errorf("election: the partition bit in %d of %d trials; %d overlapping writes, %d late ends", ebit, len(elected), eoverlaps, elate)
+	}
 	bit, overlaps, late, writes := sum(ours)
 	rbit, roverlaps, rlate, _ := sum(raw)
-	chaos.Report(t, "L3 coordkit", "trials", len(ours), "faultBit", bit, "writes", writes, "overlaps", overlaps, "lateEnds", late)
+	chaos.Report(t, "L3 mutex", "trials", len(ours), "faultBit", bit, "writes", writes, "overlaps", overlaps, "lateEnds", late)
 	chaos.Report(t, "L3 control (etcd concurrency.Mutex + Session.Done)", "trials", len(raw), "faultBit", rbit, "overlaps", roverlaps, "lateEnds", rlate)
 	chaos.RequireAtLeast(t, "trials", len(ours), trials)
 	if bit != len(ours) {
@@ -119,7 +132,7 @@ func TestL3ClientPartition(t *testing.T) {
 
 // partitionTrial runs one L3 trial on name, judged on its own recording
 // store.
-func partitionTrial(t *testing.T, direct *clientv3.Client, name string, hold holdFunc) (partitionResult, error) {
+func partitionTrial(t *testing.T, direct *clientv3.Client, name string, hold holdFunc, newC func(*concurrency.Session, string) contender) (partitionResult, error) {
 	var res partitionResult
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
@@ -137,12 +150,12 @@ func partitionTrial(t *testing.T, direct *clientv3.Client, name string, hold hol
 	}
 
 	// The successor queues behind the holder through a direct client.
-	succ := mutex.New(testutil.Session(t, testutil.Client(t, srv), 10), name)
+	succ := newC(testutil.Session(t, testutil.Client(t, srv), 10), name)
 	sfc := chaos.NewFenceClient(store.URL(), 1)
 	defer sfc.Close()
 	succErr := make(chan error, 1)
 	go func() {
-		if err := succ.Lock(ctx); err != nil {
+		if err := succ.Acquire(ctx); err != nil {
 			succErr <- fmt.Errorf("successor Lock: %w", err)
 			return
 		}
@@ -151,7 +164,7 @@ func partitionTrial(t *testing.T, direct *clientv3.Client, name string, hold hol
 		if err == nil {
 			err = sfc.Write(ctx, tok, []int{1})
 		}
-		if uerr := succ.Unlock(ctx); err == nil {
+		if uerr := succ.Release(ctx); err == nil {
 			err = uerr
 		}
 		succErr <- err

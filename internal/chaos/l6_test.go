@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coordkit/coordkit/election"
 	"github.com/coordkit/coordkit/internal/chaos"
 	"github.com/coordkit/coordkit/internal/testutil"
 	"github.com/coordkit/coordkit/mutex"
@@ -31,7 +32,9 @@ type ambiguousResult struct {
 // not have been written. After every failed Lock the acquirer's key must be
 // gone at once, and a probe's TryLock must succeed: 0 orphans. The fault
 // bites when a failed Lock's key was written (counted by watching the
-// name); etcd's concurrency.Mutex runs alongside as a control and is
+// name). Election candidates whose Campaign is cancelled the same way run
+// alongside (4 of them, judged the same way), and so does etcd's
+// concurrency.Mutex, as a control that is
 // expected to leave orphans (F4), which are reported, not judged.
 //
 // The plan's 200 trials are scaled to 48 (12 acquirers side by side, each on
@@ -39,29 +42,38 @@ type ambiguousResult struct {
 // CHAOS_L6_TRIALS sets the trials per acquirer.
 func TestL6AmbiguousAcquire(t *testing.T) {
 	perAcquirer := envInt(t, "CHAOS_L6_TRIALS", 4)
-	const acquirers, controls = 12, 3
+	const acquirers, elections, controls = 12, 4, 3
 	cli := testutil.Client(t, srv)
 	pfx := testutil.Prefix(t, cli)
 	r := chaos.Rand(t)
 
 	var (
-		mu        sync.Mutex
-		ours, raw ambiguousResult
-		wg        sync.WaitGroup
+		mu                 sync.Mutex
+		ours, elected, raw ambiguousResult
+		wg                 sync.WaitGroup
 	)
-	for k := range acquirers + controls {
-		control := k >= acquirers
+	for k := range acquirers + elections + controls {
+		kind := "mutex"
+		switch {
+		case k >= acquirers+elections:
+			kind = "control"
+		case k >= acquirers:
+			kind = "election"
+		}
 		seed1, seed2 := r.Uint64(), r.Uint64()
 		wg.Go(func() {
-			res, err := ambiguousTrials(t, cli, fmt.Sprintf("%s%d/lock", pfx, k), perAcquirer, control, rand.New(rand.NewPCG(seed1, seed2)))
+			res, err := ambiguousTrials(t, cli, fmt.Sprintf("%s%d/lock", pfx, k), perAcquirer, kind, rand.New(rand.NewPCG(seed1, seed2)))
 			if err != nil {
 				t.Errorf("acquirer %d: %v", k, err)
 			}
 			mu.Lock()
 			defer mu.Unlock()
 			sum := &ours
-			if control {
+			switch kind {
+			case "control":
 				sum = &raw
+			case "election":
+				sum = &elected
 			}
 			sum.trials += res.trials
 			sum.acquired += res.acquired
@@ -72,7 +84,12 @@ func TestL6AmbiguousAcquire(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	chaos.Report(t, "L6 coordkit", "trials", ours.trials, "acquired", ours.acquired, "failed", ours.failed,
+	chaos.Report(t, "L6 election (Campaign)", "trials", elected.trials, "acquired", elected.acquired, "failed", elected.failed,
+		"failedAfterKeyWritten", elected.landed, "orphans", elected.orphans, "probeBlocked", elected.probeBlocked)
+	if elected.orphans != 0 || elected.probeBlocked != 0 {
+		t.Errorf("election: %d orphan keys, %d probes blocked after a failed Campaign", elected.orphans, elected.probeBlocked)
+	}
+	chaos.Report(t, "L6 mutex", "trials", ours.trials, "acquired", ours.acquired, "failed", ours.failed,
 		"failedAfterKeyWritten", ours.landed, "orphans", ours.orphans, "probeBlocked", ours.probeBlocked)
 	chaos.Report(t, "L6 control (etcd concurrency.Mutex)", "trials", raw.trials, "failed", raw.failed,
 		"failedAfterKeyWritten", raw.landed, "orphans", raw.orphans, "probeBlocked", raw.probeBlocked)
@@ -86,8 +103,9 @@ func TestL6AmbiguousAcquire(t *testing.T) {
 // ambiguousTrials runs one acquirer's trials on name through its own
 // proxy, with responses delayed U(0.3 s, 2 s) and Lock deadlines U(50 ms,
 // 1.5 s).
-func ambiguousTrials(t *testing.T, direct *clientv3.Client, name string, trials int, control bool, r *rand.Rand) (ambiguousResult, error) {
+func ambiguousTrials(t *testing.T, direct *clientv3.Client, name string, trials int, kind string, r *rand.Rand) (ambiguousResult, error) {
 	var res ambiguousResult
+	control := kind == "control"
 	px := chaos.NewProxy(t, srv.Endpoints()[0])
 	s := testutil.Session(t, px.Client(t), 10)
 	probe := mutex.New(testutil.Session(t, testutil.Client(t, srv), 10), name)
@@ -125,10 +143,14 @@ func ambiguousTrials(t *testing.T, direct *clientv3.Client, name string, trials 
 		px.DelayResponses(chaos.Uniform(r, 300*time.Millisecond, 2*time.Second), 0)
 		ctx, cancel := context.WithTimeout(t.Context(), chaos.Uniform(r, 50*time.Millisecond, 1500*time.Millisecond))
 		var unlock func(context.Context) error
-		if control {
+		switch kind {
+		case "control":
 			m := concurrency.NewMutex(s, name)
 			err, unlock = m.Lock(ctx), m.Unlock
-		} else {
+		case "election":
+			e := election.New(s, name)
+			err, unlock = e.Campaign(ctx, "chaos"), e.Resign
+		default:
 			m := mutex.New(s, name)
 			err, unlock = m.Lock(ctx), m.Unlock
 		}

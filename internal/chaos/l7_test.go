@@ -10,13 +10,13 @@ import (
 
 	"github.com/coordkit/coordkit/internal/chaos"
 	"github.com/coordkit/coordkit/internal/testutil"
-	"github.com/coordkit/coordkit/mutex"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
-// TestL7WaiterSessionExpiry is L7: a waiter's lease is lost while it waits
-// behind a holder that does not release. Lock must return an error (the
+// TestL7WaiterSessionExpiry is L7, for the mutex and for the election: a
+// waiter's (candidate's) lease is lost while it waits behind a holder
+// (leader) that does not release. Lock (Campaign) must return an error (the
 // lease's loss, not the holder's release, ends the wait: it returns while
 // the holder still holds), and it must never return nil with its own key
 // absent. Two ways to lose the lease: revoke it (20 trials, one after
@@ -24,6 +24,12 @@ import (
 // side, each through its own proxy; the plan's 20 are scaled down for
 // tier 1, CHAOS_L7_TRIALS raises both).
 func TestL7WaiterSessionExpiry(t *testing.T) {
+	for _, p := range primitives {
+		t.Run(p.name, func(t *testing.T) { waiterExpiry(t, p.new, p.lost, p.expired) })
+	}
+}
+
+func waiterExpiry(t *testing.T, newC func(*concurrency.Session, string) contender, errLost, errExpired error) {
 	cli := testutil.Client(t, srv)
 	pfx := testutil.Prefix(t, cli)
 	revokes := envInt(t, "CHAOS_L7_TRIALS", 20)
@@ -44,9 +50,9 @@ func TestL7WaiterSessionExpiry(t *testing.T) {
 		}
 		returned++
 		switch {
-		case errors.Is(res.err, mutex.ErrSessionExpired):
+		case errors.Is(res.err, errExpired):
 			errsSeen["ErrSessionExpired"]++
-		case errors.Is(res.err, mutex.ErrLost):
+		case errors.Is(res.err, errLost):
 			errsSeen["ErrLost"]++
 		default:
 			t.Errorf("trial %d: Lock = %v, want ErrSessionExpired or ErrLost", k, res.err)
@@ -54,7 +60,7 @@ func TestL7WaiterSessionExpiry(t *testing.T) {
 	}
 	t.Run("revoke", func(t *testing.T) {
 		for k := range revokes {
-			res, err := waiterTrial(t, cli, fmt.Sprintf("%srevoke%d/lock", pfx, k), nil)
+			res, err := waiterTrial(t, cli, fmt.Sprintf("%srevoke%d/lock", pfx, k), nil, newC)
 			if err != nil {
 				t.Fatalf("trial %d: %v", k, err)
 			}
@@ -66,7 +72,7 @@ func TestL7WaiterSessionExpiry(t *testing.T) {
 		for k := range partitions {
 			wg.Go(func() {
 				px := chaos.NewProxy(t, srv.Endpoints()[0])
-				res, err := waiterTrial(t, cli, fmt.Sprintf("%scut%d/lock", pfx, k), px)
+				res, err := waiterTrial(t, cli, fmt.Sprintf("%scut%d/lock", pfx, k), px, newC)
 				if err != nil {
 					t.Errorf("trial %d: %v", k, err)
 					return
@@ -76,7 +82,7 @@ func TestL7WaiterSessionExpiry(t *testing.T) {
 		}
 		wg.Wait()
 	})
-	chaos.Report(t, "L7", "trials", revokes+partitions, "lockReturnedError", returned, "lockReturnedNil", nilLock, "errors", errsSeen)
+	chaos.Report(t, "L7 "+t.Name(), "trials", revokes+partitions, "lockReturnedError", returned, "lockReturnedNil", nilLock, "errors", errsSeen)
 	chaos.RequireAtLeast(t, "trials that ended", returned+nilLock, revokes+partitions)
 }
 
@@ -89,12 +95,12 @@ type waiterResult struct {
 // waiter's lease: by revoking it when px is nil, or by partitioning px (the
 // waiter's only route to etcd) until Lock returns. The holder releases only
 // after Lock has returned.
-func waiterTrial(t *testing.T, direct *clientv3.Client, name string, px *chaos.Proxy) (waiterResult, error) {
+func waiterTrial(t *testing.T, direct *clientv3.Client, name string, px *chaos.Proxy, newC func(*concurrency.Session, string) contender) (waiterResult, error) {
 	var res waiterResult
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	holder := mutex.New(testutil.Session(t, direct, 10), name)
-	if err := holder.Lock(ctx); err != nil {
+	holder := newC(testutil.Session(t, direct, 10), name)
+	if err := holder.Acquire(ctx); err != nil {
 		return res, err
 	}
 	wcli := direct
@@ -106,9 +112,9 @@ func waiterTrial(t *testing.T, direct *clientv3.Client, name string, px *chaos.P
 		return res, err
 	}
 	defer ws.Close()
-	waiter := mutex.New(ws, name)
+	waiter := newC(ws, name)
 	got := make(chan error, 1)
-	go func() { got <- waiter.Lock(ctx) }()
+	go func() { got <- waiter.Acquire(ctx) }()
 	for len(keysUnder(t, direct, name)) < 2 {
 		select {
 		case err := <-got:
@@ -137,5 +143,5 @@ func waiterTrial(t *testing.T, direct *clientv3.Client, name string, px *chaos.P
 	if err := holder.Err(); err != nil {
 		return res, fmt.Errorf("the holder lost its hold: %w", err)
 	}
-	return res, holder.Unlock(ctx)
+	return res, holder.Release(ctx)
 }

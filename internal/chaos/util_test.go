@@ -8,8 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coordkit/coordkit/election"
 	"github.com/coordkit/coordkit/internal/chaos"
+	"github.com/coordkit/coordkit/mutex"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
 // keysUnder returns the keys under prefix, read through cli.
@@ -80,4 +83,36 @@ func envInt(tb testing.TB, name string, def int) int {
 		tb.Fatalf("%s=%q: %v", name, s, err)
 	}
 	return n
+}
+
+// contender is what the scenarios need of a primitive that one holder at a
+// time owns: a mutex (Lock/Unlock) or an election (Campaign/Resign).
+type contender interface {
+	Acquire(ctx context.Context) error
+	Release(ctx context.Context) error
+	Token() int64
+	Key() string
+	Done() <-chan struct{}
+	Err() error
+}
+
+type mutexContender struct{ *mutex.Mutex }
+
+func (m mutexContender) Acquire(ctx context.Context) error { return m.Lock(ctx) }
+func (m mutexContender) Release(ctx context.Context) error { return m.Unlock(ctx) }
+
+type electionContender struct{ *election.Election }
+
+func (e electionContender) Acquire(ctx context.Context) error { return e.Campaign(ctx, "chaos") }
+func (e electionContender) Release(ctx context.Context) error { return e.Resign(ctx) }
+
+// primitives are the contender kinds a scenario runs for.
+var primitives = []struct {
+	name string
+	new  func(s *concurrency.Session, name string) contender
+	// lost and expired are the package's ErrLost and ErrSessionExpired.
+	lost, expired error
+}{
+	{"mutex", func(s *concurrency.Session, name string) contender { return mutexContender{mutex.New(s, name)} }, mutex.ErrLost, mutex.ErrSessionExpired},
+	{"election", func(s *concurrency.Session, name string) contender { return electionContender{election.New(s, name)} }, election.ErrLost, election.ErrSessionExpired},
 }
