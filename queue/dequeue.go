@@ -52,12 +52,16 @@ func (q *Queue) next(ctx context.Context, wait bool, cl *claimer) (Item, int64, 
 		c, exact := q.pick(v)
 		if c == nil {
 			switch {
-			case !v.fresh:
-				// A stale view proves nothing: look again before waiting.
+			case !wait && !v.fresh:
+				// A stale view proves nothing: look again.
 				v = nil
 			case !wait:
 				return Item{}, 0, ErrEmpty
 			default:
+				// Waiting on a stale view starts the watch first and reads
+				// only if the store moved since the view: the read then
+				// comes after the watch is established, and no change can
+				// fall between the two.
 				if v, err = q.await(ctx, &w, v, cl); err != nil {
 					return Item{}, 0, err
 				}
@@ -74,6 +78,13 @@ func (q *Queue) next(ctx context.Context, wait bool, cl *claimer) (Item, int64, 
 			return t.item, t.rev, nil
 		}
 		v = t.view
+		if wait && t.lost && q.few(v) {
+			// Others want the few items left as much as we do: let the
+			// one that got there first have them.
+			if v, err = q.await(ctx, &w, v, cl); err != nil {
+				return Item{}, 0, err
+			}
+		}
 	}
 }
 
@@ -137,6 +148,7 @@ const maxGuards = 64
 // took is the outcome of a take.
 type took struct {
 	ok   bool
+	lost bool // the item was taken by someone else
 	item Item
 	rev  int64 // the claim marker's create revision
 	view *view // the queue's head as of the take
@@ -183,20 +195,32 @@ func (q *Queue) take(ctx context.Context, v *view, c *mvccpb.KeyValue, exact boo
 	reads := q.readOps("", 0)
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), waitq.CleanupTimeout)
 	defer cancel()
+	t0 := time.Now()
 	resp, err := q.cli.Txn(tctx).If(cmps...).Then(append(then, reads...)...).Else(reads...).Commit()
 	if err != nil {
 		return took{}, err
 	}
+	q.mu.Lock()
+	q.rtt += (time.Since(t0) - q.rtt) / 4
+	if resp.Succeeded {
+		q.losses = 0
+	}
+	q.mu.Unlock()
 	if !resp.Succeeded {
 		t := took{}
 		if t.view, err = q.finish(ctx, resp.Header.Revision, gets(resp, 0)); err != nil {
 			return took{}, err
 		}
-		if v.fresh && !q.has(t.view, key) {
-			// Lost a race (not merely a stale guess): spread for a while.
-			q.mu.Lock()
-			q.contended = q.opts.batch
-			q.mu.Unlock()
+		if !q.has(t.view, key) {
+			// Someone else took it: with a fresh view that is a race lost,
+			// with a stale one merely a guess that came late.
+			t.lost = true
+			if v.fresh {
+				q.mu.Lock()
+				q.contended = q.opts.batch // spread for a while
+				q.losses = min(q.losses+1, maxLosses)
+				q.mu.Unlock()
+			}
 		}
 		return t, nil
 	}
@@ -218,6 +242,14 @@ func (q *Queue) take(ctx context.Context, v *view, c *mvccpb.KeyValue, exact boo
 	// the next call, and the item must be returned whatever ctx says now.
 	nv, _, _ := q.parse(resp.Header.Revision, gets(resp, len(then)))
 	return took{ok: true, item: Item{Key: key, Value: val, Priority: priorityOf(sfx)}, rev: resp.Header.Revision, view: nv}, nil
+}
+
+// few reports whether v holds too few items for the consumers that are
+// racing this handle for them: no more than the races it lost in a row.
+func (q *Queue) few(v *view) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.candidates(v)) <= q.losses
 }
 
 // has reports whether key is in v and not claimed.
@@ -255,22 +287,39 @@ func (q *Queue) promote(ctx context.Context, now time.Time) error {
 	return err
 }
 
-// await waits on a view with nothing to take until it has something. It
-// returns nil (and no error) when the view must be read again: the watch
-// broke or started late, an item it did not know became visible again, or
-// a delayed item fell due.
+// await waits until v has something to take, following the queue through
+// a watch and reading again where the watch cannot tell (it started after
+// v was read, or an item v does not know became visible again). If this
+// handle has been losing races, it holds back before it returns (see
+// holdoff), so that it usually sees the items taken by the consumers that
+// were first instead of racing them; v may then have items already. It
+// returns nil (and no error) when the caller must read again: the watch
+// broke, or a delayed item fell due.
 func (q *Queue) await(ctx context.Context, w *watch, v *view, cl *claimer) (*view, error) {
 	var lost <-chan struct{}
 	if cl != nil {
 		lost = cl.w.Tracker.Lost()
 	}
-	var timer *time.Timer
+	var timer, holdTimer *time.Timer
+	var held <-chan time.Time // fires when holding back ends
 	defer func() {
 		if timer != nil {
 			timer.Stop()
 		}
+		if holdTimer != nil {
+			holdTimer.Stop()
+		}
 	}()
 	for {
+		// Something to take: take it, or hold back first.
+		if held == nil && q.hasCandidate(v) {
+			d := q.holdoff()
+			if d <= 0 {
+				return v, nil
+			}
+			holdTimer = time.NewTimer(d)
+			held = holdTimer.C
+		}
 		var due <-chan time.Time
 		if nb, ok := v.earliest(q); ok {
 			d := time.Until(nb)
@@ -299,7 +348,13 @@ func (q *Queue) await(ctx context.Context, w *watch, v *view, cl *claimer) (*vie
 			return nil, cl.w.Tracker.Err()
 		case <-due:
 			return nil, nil
+		case <-held:
+			if q.hasCandidate(v) {
+				return v, nil
+			}
+			held = nil
 		case wr, ok := <-w.ch:
+			stale := false
 			switch {
 			case !ok || wr.Err() != nil || wr.Canceled:
 				// Compacted, no leader, closed: never taken as news. Back
@@ -308,16 +363,40 @@ func (q *Queue) await(ctx context.Context, w *watch, v *view, cl *claimer) (*vie
 				return nil, w.pause(ctx)
 			case wr.Created:
 				w.failures = 0
-				if wr.Header.Revision > v.rev {
-					return nil, nil
+				// Whatever changed between v and the watch's start, a read
+				// now (after the watch started) sees it.
+				stale = wr.Header.Revision > v.rev
+			default:
+				stale = q.apply(v, wr.Events)
+			}
+			if stale {
+				nv, err := q.read(ctx)
+				if err != nil {
+					return nil, err
 				}
-			case q.apply(v, wr.Events):
-				return nil, nil
-			case q.hasCandidate(v):
-				return v, nil
+				v = nv
 			}
 		}
 	}
+}
+
+// maxLosses caps the count of lost races that holding back grows with.
+const maxLosses = 4
+
+// holdoff is how long a waiting consumer holds back before it tries an item
+// that has just arrived: nothing if it won its last race, otherwise about
+// one take's duration per race lost in a row (jittered, at most 50 ms).
+// Waiting consumers all see every new item; the one that won last goes
+// first, and the others usually see the item taken before they try, so an
+// idle pool makes about one attempt per item instead of one per consumer.
+func (q *Queue) holdoff() time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.losses == 0 {
+		return 0
+	}
+	d := time.Duration(float64(q.rtt) * float64(q.losses) * (0.5 + rand.Float64()))
+	return min(d, 50*time.Millisecond)
 }
 
 // watch is the one watch a waiting call keeps on the queue's prefix.

@@ -40,10 +40,12 @@ type Queue struct {
 	seqVal uint64 // its value then; guarded by enq
 	seqOK  bool   // seqRev and seqVal are known; guarded by enq
 
-	mu        sync.Mutex      // guards view, inflight, contended, claims
+	mu        sync.Mutex      // guards view, inflight, contended, losses, rtt, claims
 	view      *view           // the newest view of the queue's head, for the next call
 	inflight  map[string]bool // ready keys a goroutine of this handle is trying to take
 	contended int             // picks left to spread after a lost race
+	losses    int             // races lost in a row, for holding back when idle
+	rtt       time.Duration   // smoothed duration of a take
 	claims    int64           // claim markers seen in the last read
 }
 

@@ -118,7 +118,7 @@ type workload struct {
 }
 
 func workloads() []workload {
-	return slices.Concat(mutexWorkloads(), stmWorkloads(), electionWorkloads(), rwmutexWorkloads(), semaphoreWorkloads())
+	return slices.Concat(mutexWorkloads(), stmWorkloads(), electionWorkloads(), queueWorkloads(), rwmutexWorkloads(), semaphoreWorkloads())
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
