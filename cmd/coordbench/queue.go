@@ -53,7 +53,9 @@ func (o ourFIFO) dequeue(ctx context.Context) (string, error) {
 
 type recipeFIFO struct{ q *recipe.Queue }
 
-func recipeQueue(cli *clientv3.Client, name string) fifo { return recipeFIFO{recipe.NewQueue(cli, name)} }
+func recipeQueue(cli *clientv3.Client, name string) fifo {
+	return recipeFIFO{recipe.NewQueue(cli, name)}
+}
 
 func (t recipeFIFO) enqueue(_ context.Context, v string) error { return t.q.Enqueue(v) }
 
