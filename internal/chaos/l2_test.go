@@ -5,11 +5,14 @@ package chaos_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"github.com/coordkit/coordkit/election"
 	"github.com/coordkit/coordkit/internal/chaos"
+	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
 // TestL2HolderPause is L2, Jepsen's lock-set with a pause nemesis: four
@@ -24,15 +27,25 @@ import (
 // at least one lost acknowledged add or a porcupine strict-mutex Illegal,
 // which proves the pause bit: a lease lock alone did not keep the holders
 // apart, and only the token kept the data right.
-func TestL2HolderPause(t *testing.T) {
-	const ttl, nHolders = 2, 4
+func TestL2HolderPause(t *testing.T) { pauseScenario(t, "L2", "mutex", 4, false) }
+
+// TestE1ElectionSingleLeader is E1: as L2 with five candidate processes
+// campaigning in an election, each leadership doing the fenced lock-set
+// step and resigning, while the current leader process is SIGSTOPped past
+// its TTL and, every 5 s, the etcd leader is SIGKILLed and restarted. An
+// independent Observe stream must see leader revisions that never go back,
+// and Campaign must never return nil without its key.
+func TestE1ElectionSingleLeader(t *testing.T) { pauseScenario(t, "E1", "election", 5, true) }
+
+func pauseScenario(t *testing.T, scenario, kind string, nHolders int, leaderKills bool) {
+	const ttl = 2
 	d := runDuration(t)
 	c := chaos.NewProcCluster(t, 3)
 	fenced := chaos.NewFenceStore(t, chaos.Enforcing)
 	control := chaos.NewFenceStore(t, chaos.Recording)
 	rec := chaos.NewRecorder()
 	r := chaos.Rand(t)
-	name := "/chaos/l2/lock"
+	name := "/chaos/" + scenario + "/lock"
 
 	hs := newHolders(rec)
 	lines := make(chan chaos.Line, 1024)
@@ -40,17 +53,63 @@ func TestL2HolderPause(t *testing.T) {
 	go hs.collect(lines, collected)
 	var procs []*chaos.Helper
 	for i := range nHolders {
-		env := holderEnv{Endpoints: c.Endpoints(), Name: name, TTL: ttl, HoldMax: 2 * time.Second,
+		env := holderEnv{Kind: kind, Endpoints: c.Endpoints(), Name: name, TTL: ttl, HoldMax: 2 * time.Second,
 			Fenced: fenced.URL(), Control: control.URL(), Seed: r.Uint64()}
 		procs = append(procs, chaos.StartHelper(t, i, "holder", env.environ(), lines))
 	}
 
-	pauses, bit := 0, 0
 	ctx, cancel := context.WithTimeout(t.Context(), d)
 	defer cancel()
+	var (
+		wg           sync.WaitGroup
+		kills        int
+		observed     []election.LeaderInfo
+		observeErr   error
+		observeStart = make(chan struct{})
+	)
+	if kind == "election" {
+		s, err := concurrency.NewSession(c.NewClient(t), concurrency.WithTTL(30))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		octx, ocancel := context.WithCancel(context.Background())
+		defer ocancel()
+		ch := election.New(s, name).Observe(octx)
+		wg.Go(func() {
+			close(observeStart)
+			for {
+				select {
+				case <-ctx.Done():
+					ocancel()
+					for range ch {
+					}
+					return
+				case li, ok := <-ch:
+					if !ok {
+						observeErr = fmt.Errorf("Observe's channel closed early")
+						return
+					}
+					observed = append(observed, li)
+				}
+			}
+		})
+		<-observeStart
+	}
+	if leaderKills {
+		wg.Go(func() { kills = leaderNemesis(ctx, t, c, rec, false) })
+	}
+
+	var pauseWindows []window
+	pauses, bit := 0, 0
 	for sleepCtx(ctx, chaos.Uniform(r, 4*time.Second, 8*time.Second)) {
+		// Pause the holder, waiting a little for one if nobody holds.
 		target := hs.current()
-		if target < 0 {
+		for i := 0; target < 0 && i < 60 && sleepCtx(ctx, 50*time.Millisecond); i++ {
+			target = hs.current()
+		}
+		held := target >= 0
+		if !held {
 			target = r.IntN(nHolders)
 		}
 		p := procs[target]
@@ -61,11 +120,13 @@ func TestL2HolderPause(t *testing.T) {
 		p.Cont()
 		to := rec.Now()
 		pauses++
+		pauseWindows = append(pauseWindows, window{helper: target, from: from, to: to})
 		rec.Note(fmt.Sprintf("SIGSTOP holder %d for %v", target, pause.Round(time.Millisecond)), from, to)
-		if hs.grantedDuring(target, from, to) > 0 {
+		if held && hs.grantedDuring(target, from, to) > 0 {
 			bit++
 		}
 	}
+	wg.Wait()
 	for _, p := range procs {
 		p.Terminate(15 * time.Second)
 	}
@@ -73,20 +134,34 @@ func TestL2HolderPause(t *testing.T) {
 	<-collected
 
 	hs.mu.Lock()
-	acquired, lost, stale := hs.acquired, hs.lostHolds, hs.staleRejected
+	acquired, failed, lost, stale := hs.acquired, hs.failed, hs.lostHolds, hs.staleRejected
 	fAcked, cAcked := hs.fencedAcked, hs.controlAcked
+	var noKey []window
+	for _, w := range hs.noKey {
+		if !w.overlapsAny(pauseWindows) {
+			noKey = append(noKey, w)
+		}
+	}
 	hs.mu.Unlock()
 	staleAccepted := chaos.StaleAccepted(fenced.Log())
 	fLost := chaos.LostAdds(fAcked, fenced.Set())
 	cLost := chaos.LostAdds(cAcked, control.Set())
 	cOverlaps := chaos.Overlaps(control.Log())
 	verdict := porcupine.CheckOperationsTimeout(chaos.MutexModel.ToModel(), rec.Operations(), time.Minute)
-	chaos.Report(t, "L2", "duration", d, "acquisitions", acquired, "pauses", pauses, "pausesWhereAnotherTookOver", bit,
-		"holdsLost", lost, "fencedStaleRejected", stale, "fencedStaleAccepted", len(staleAccepted),
+	chaos.Report(t, scenario, "duration", d, "acquisitions", acquired, "failedAcquires", failed, "pauses", pauses, "pausesWhereAnotherTookOver", bit,
+		"leaderKills", kills, "holdsLost", lost, "acquiredWithoutKey", len(noKey),
+		"fencedStaleRejected", stale, "fencedStaleAccepted", len(staleAccepted),
 		"fencedAcked", len(fAcked), "fencedLost", len(fLost),
 		"controlAcked", len(cAcked), "controlLost", len(cLost), "controlOverlaps", len(cOverlaps), "controlPorcupine", verdict)
 
-	chaos.RequireAtLeast(t, "acquisitions", acquired, int(d.Seconds()/2))
+	// L2 makes about one acquisition a second; E1's leader kills every 5 s
+	// (each one ends every leadership whose lease cannot be confirmed within
+	// its 2 s TTL) halve that.
+	minAcq := int(d.Seconds() / 2)
+	if leaderKills {
+		minAcq = int(d.Seconds() / 4)
+	}
+	chaos.RequireAtLeast(t, "acquisitions", acquired, minAcq)
 	chaos.RequireBit(t, "holder paused past its TTL while another took over", bit)
 	if len(staleAccepted) != 0 {
 		t.Errorf("fenced store accepted %d stale operations: first %+v", len(staleAccepted), staleAccepted[0])
@@ -96,5 +171,27 @@ func TestL2HolderPause(t *testing.T) {
 	}
 	if len(cLost) == 0 && verdict != porcupine.Illegal {
 		t.Errorf("the unfenced control shows no violation (no lost add, porcupine %s): the pause did not bite", verdict)
+	}
+	if len(noKey) != 0 {
+		t.Errorf("%d acquisitions returned nil with the key absent and Done open: %+v", len(noKey), noKey)
+	}
+	if kind == "election" {
+		if observeErr != nil {
+			t.Error(observeErr)
+		}
+		leaders := 0
+		var prev election.LeaderInfo
+		for _, li := range observed {
+			if li.Key == "" {
+				continue
+			}
+			leaders++
+			if li.Rev < prev.Rev || (li.Rev == prev.Rev && li.Key != prev.Key) {
+				t.Errorf("Observe went back: leader %s rev %d after %s rev %d", li.Key, li.Rev, prev.Key, prev.Rev)
+			}
+			prev = li
+		}
+		chaos.Report(t, scenario+" observe", "changes", len(observed), "leadersSeen", leaders)
+		chaos.RequireAtLeast(t, "leaders observed", leaders, 2)
 	}
 }

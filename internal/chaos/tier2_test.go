@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coordkit/coordkit/election"
 	"github.com/coordkit/coordkit/internal/chaos"
 	"github.com/coordkit/coordkit/mutex"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -64,6 +65,7 @@ func runHelper() int {
 
 // holderEnv is the environment a holder process reads its job from.
 type holderEnv struct {
+	Kind      string // "mutex" or "election"
 	Endpoints []string
 	Name      string
 	TTL       int
@@ -75,7 +77,12 @@ type holderEnv struct {
 }
 
 func (e holderEnv) environ() []string {
+	kind := e.Kind
+	if kind == "" {
+		kind = "mutex"
+	}
 	return []string{
+		"CHAOS_KIND=" + kind,
 		"CHAOS_ENDPOINTS=" + strings.Join(e.Endpoints, ","),
 		"CHAOS_NAME=" + e.Name,
 		"CHAOS_TTL=" + strconv.Itoa(e.TTL),
@@ -100,6 +107,7 @@ func readHolderEnv() (holderEnv, int, error) {
 		}
 	}
 	e = holderEnv{
+		Kind:      os.Getenv("CHAOS_KIND"),
 		Endpoints: strings.Split(os.Getenv("CHAOS_ENDPOINTS"), ","),
 		Name:      os.Getenv("CHAOS_NAME"), TTL: ttl, HoldMax: hold, Forever: forever,
 		Fenced: os.Getenv("CHAOS_FENCED"), Control: os.Getenv("CHAOS_CONTROL"), Seed: seed,
@@ -107,12 +115,14 @@ func readHolderEnv() (holderEnv, int, error) {
 	return e, id, nil
 }
 
-// holderMain is a holder process: it takes the lock, does the lock-set
+// holderMain is a holder process: it takes the lock (or leadership, for
+// kind election), does the lock-set
 // step (read the set, sleep, write it back with one more element) on the
 // fenced and the unfenced store, unlocks, and repeats until SIGTERM. It
 // reports on stdout, one line per event, times in Unix nanoseconds:
 //
 //	ACQUIRED <tok> <call> <ret>
+//	NOKEY <tok> <call> <ret>   (Acquire returned nil, its key was absent and Done open)
 //	FAILED <call> <ret>
 //	WROTE <tok> <x> <fenced: ok|stale|err|-> <control: ok|err|->
 //	UNLOCKED <tok> <call> <ret> <ok|lost|err>
@@ -165,15 +175,29 @@ func holderMain() error {
 				continue
 			}
 		}
-		m := mutex.New(s, env.Name, mutex.WithValue(fmt.Sprintf("holder %d", id)))
+		var m contender = mutexContender{mutex.New(s, env.Name, mutex.WithValue(fmt.Sprintf("holder %d", id)))}
+		if env.Kind == "election" {
+			m = electionContender{election.New(s, env.Name)}
+		}
 		call := now()
-		err := m.Lock(ctx)
+		err := m.Acquire(ctx)
 		if err != nil {
 			emit("FAILED", call, now())
 			continue
 		}
 		tok := m.Token()
-		emit("ACQUIRED", tok, call, now())
+		ret := now()
+		emit("ACQUIRED", tok, call, ret)
+		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		resp, gerr := cli.Get(gctx, m.Key(), clientv3.WithCountOnly())
+		cancel()
+		select {
+		case <-m.Done():
+		default:
+			if gerr == nil && resp.Count == 0 {
+				emit("NOKEY", tok, call, ret)
+			}
+		}
 		if env.Forever {
 			<-ctx.Done()
 			return nil
@@ -189,12 +213,12 @@ func holderMain() error {
 		emit("WROTE", tok, x, fstat, cstat)
 		uctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		call = now()
-		uerr := m.Unlock(uctx)
+		uerr := m.Release(uctx)
 		cancel()
 		status := "ok"
 		switch {
 		case uerr == nil:
-		case errors.Is(uerr, mutex.ErrLost), errors.Is(uerr, mutex.ErrSessionExpired):
+		case errors.Is(uerr, mutex.ErrLost), errors.Is(uerr, mutex.ErrSessionExpired): // one value in every package
 			status = "lost"
 		default:
 			status = "err"
@@ -238,9 +262,26 @@ type holders struct {
 	mu                          sync.Mutex // guards the rest
 	holding                     map[int]int64
 	acquired, failed, lostHolds int
+	noKey                       []window // NOKEY reports: helper, from Acquire's return to the report
 	fencedAcked, controlAcked   []int
 	staleRejected               int
 	grants                      []grant
+}
+
+// window is a span of the recorder's clock concerning one helper.
+type window struct {
+	helper   int
+	from, to int64
+}
+
+// overlapsAny reports whether w overlaps a window of the same helper.
+func (w window) overlapsAny(ws []window) bool {
+	for _, o := range ws {
+		if o.helper == w.helper && o.from <= w.to && w.from <= o.to {
+			return true
+		}
+	}
+	return false
 }
 
 type grant struct {
@@ -275,6 +316,8 @@ func (h *holders) consume(l chaos.Line) {
 		h.holding[c] = num(1)
 		h.grants = append(h.grants, grant{helper: c, tok: num(1), at: at(3)})
 		h.rec.Add(c, chaos.MutexOp{Client: c}, chaos.OK, at(2), at(3), false)
+	case "NOKEY":
+		h.noKey = append(h.noKey, window{helper: c, from: at(3), to: h.rec.At(l.At)})
 	case "FAILED":
 		h.failed++
 		h.rec.Add(c, chaos.MutexOp{Client: c}, chaos.Fail, at(1), at(2), false)
