@@ -1,0 +1,110 @@
+package barrier
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/coordkit/coordkit/internal/waitq"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Leave deletes the participant's key and blocks until every participant
+// let in with it has left (or its key has gone with its lease), or ctx is
+// done; the last to see the round empty removes the ready marker, which
+// opens the barrier for the next round. A participant that crashed after
+// it was let in does not hold the others up: its key goes with its lease.
+// It returns [ErrNotEntered] if the handle is not in. If ctx ends, the
+// participant has left all the same and Leave returns an error that
+// satisfies errors.Is(err, ctx.Err()).
+func (b *DoubleBarrier) Leave(ctx context.Context) error {
+	select {
+	case b.op <- struct{}{}:
+	default:
+		// An Enter through this handle is in progress: wait for it.
+		select {
+		case b.op <- struct{}{}:
+		case <-ctx.Done():
+			return fmt.Errorf("barrier: leave %q: %w", b.prefix, ctx.Err())
+		}
+	}
+	defer func() { <-b.op }()
+	b.mu.Lock()
+	w, cutoff, readyRev := b.w, b.cutoff, b.readyRev
+	b.mu.Unlock()
+	if w == nil {
+		return fmt.Errorf("barrier: leave %q: %w", b.prefix, ErrNotEntered)
+	}
+	if err := b.leave(ctx, w, cutoff, readyRev); err != nil {
+		return fmt.Errorf("barrier: leave %q: %w", b.prefix, err)
+	}
+	return nil
+}
+
+func (b *DoubleBarrier) leave(ctx context.Context, w *waitq.Waiter, cutoff, readyRev int64) error {
+	cli := b.s.Client()
+	inside := []clientv3.Op{
+		clientv3.OpGet(b.ready),
+		clientv3.OpGet(b.waiters, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithMaxCreateRev(cutoff)),
+	}
+	resp, err := cli.Txn(ctx).Then(append([]clientv3.Op{clientv3.OpDelete(w.Key)}, inside...)...).Commit()
+	if err != nil {
+		// The delete may not have happened: try again, detached and
+		// bounded; failing that, the key goes with the lease.
+		w.Leave(ctx)
+		b.out()
+		return err
+	}
+	b.out()
+	f := &follower{cli: cli, key: b.prefix, prefix: true}
+	defer f.stop()
+	rs := gets(resp, 1)
+	for {
+		if len(rs[0].Kvs) == 0 || rs[0].Kvs[0].CreateRevision != readyRev {
+			return nil // the round is over: someone saw it empty
+		}
+		left := map[string]bool{}
+		for _, kv := range rs[1].Kvs {
+			left[string(kv.Key)] = true
+		}
+		f.last = resp.Header.Revision
+		for len(left) > 0 {
+			evs, resync, err := f.next(ctx)
+			if err != nil {
+				return err
+			}
+			if resync {
+				break
+			}
+			for _, ev := range evs {
+				key := string(ev.Kv.Key)
+				switch {
+				case key == b.ready:
+					return nil // removed (or replaced): the round is over
+				case ev.Type == mvccpb.DELETE:
+					delete(left, key)
+				}
+			}
+		}
+		if len(left) == 0 {
+			// Everyone let in with us has left: close the round, unless
+			// someone else did.
+			_, err := cli.Txn(ctx).
+				If(clientv3.Compare(clientv3.CreateRevision(b.ready), "=", readyRev)).
+				Then(clientv3.OpDelete(b.ready)).
+				Commit()
+			return err
+		}
+		if resp, err = cli.Txn(ctx).Then(inside...).Commit(); err != nil {
+			return err
+		}
+		rs = gets(resp, 0)
+	}
+}
+
+// out forgets the participant's key.
+func (b *DoubleBarrier) out() {
+	b.mu.Lock()
+	b.w = nil
+	b.mu.Unlock()
+}
