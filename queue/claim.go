@@ -54,7 +54,8 @@ func (q *Queue) Claim(ctx context.Context) (*Claim, error) {
 }
 
 // TryClaim is Claim without waiting: it returns [ErrEmpty] if no item is
-// ready.
+// ready, or if every ready item is being taken by another call on the same
+// handle.
 func (q *Queue) TryClaim(ctx context.Context) (*Claim, error) {
 	c, err := q.claim(ctx, false)
 	if err != nil {

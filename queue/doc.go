@@ -16,12 +16,13 @@
 // its priority and sequence number, like any other: a delayed item that
 // falls due goes ahead of items enqueued after it.
 //
-// The order is exact for a consumer that has no competition: a Dequeue that
-// starts after an Enqueue returned never passes over that item for a later
-// one. Consumers that compete for the same items may see them out of order
-// within one batch (see [WithBatch]): one that loses the race for the first
-// item takes another from the batch it has read, rather than everybody
-// trying the first item again.
+// The order is exact for a consumer that has not been losing races to
+// others: a Dequeue that starts after an Enqueue (or a [Claim.Nack])
+// returned never passes over that item for a later one, as long as fewer
+// than 64 claimed items sit ahead of it. Consumers that compete for the
+// same items may see them out of order within one batch (see [WithBatch]):
+// one that loses the race for the first item takes another from the batch
+// it has read, rather than everybody trying the first item again.
 //
 // # Delivery
 //

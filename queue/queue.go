@@ -193,7 +193,8 @@ func (q *Queue) Dequeue(ctx context.Context) (Item, error) {
 }
 
 // TryDequeue is Dequeue without waiting: it returns [ErrEmpty] if no item
-// is ready.
+// is ready, or if every ready item is being taken by another call on the
+// same handle.
 func (q *Queue) TryDequeue(ctx context.Context) (Item, error) {
 	it, _, err := q.next(ctx, false, nil)
 	if err != nil {
