@@ -2,6 +2,7 @@ package waitq
 
 import (
 	"context"
+	"errors"
 
 	"github.com/coordkit/coordkit/internal/errs"
 	"github.com/coordkit/coordkit/internal/lease"
@@ -20,9 +21,10 @@ import (
 // a release costs a waiter no round trip. Nobody joins ahead of w, so the
 // sum only shrinks. Once it fits, WaitRoom confirms with a read guarded by
 // w's own key, which also recounts; it returns nil only when that read
-// shows room, so an expired waiter never gets in. It returns [errs.Lost]
-// when w's key is gone, the lease's error when the lease is lost, and
-// ctx.Err() when ctx ends. It never deletes w's key.
+// shows room, so an expired waiter never gets in. It returns
+// [errs.SessionExpired] when w's key went with its lease, [errs.Lost] when
+// someone else deleted it or the lease tracker gave up, and ctx.Err() when
+// ctx ends. It never deletes w's key.
 func (w *Waiter) WaitRoom(ctx context.Context, ahead []*mvccpb.KeyValue, readRev, room int64, weigh func(*mvccpb.KeyValue) int64) error {
 	c := counted{w: w, weigh: weigh, room: room}
 	c.set(ahead)
@@ -76,6 +78,9 @@ func (c *counted) set(kvs []*mvccpb.KeyValue) {
 // and reports whether they leave room, with the read's revision.
 func (c *counted) confirm(ctx context.Context) (bool, int64, error) {
 	resp, err := c.w.Check(ctx, clientv3.OpGet(c.w.Prefix, clientv3.WithPrefix(), clientv3.WithMaxCreateRev(c.w.Rev-1)))
+	if errors.Is(err, errs.Lost) {
+		err = c.w.ownKeyGone(ctx)
+	}
 	if err != nil {
 		return false, 0, err
 	}

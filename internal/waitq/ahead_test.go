@@ -98,10 +98,13 @@ func TestWaitRoom(t *testing.T) {
 			require.NoError(t, err)
 			ahead = append(ahead, k)
 		}
+		t.Cleanup(func() { cli.Delete(context.Background(), pfx, clientv3.WithPrefix()) })
 		w, kvs, rev := roomJoin(t, s, pfx, 1)
-		before := kv.txns.Load()
 		got := roomWait(t.Context(), w, kvs, rev, 1) // weight 5 ahead, room for 1
+		// Counted once the watch is in place: if other tests moved the store
+		// since the Join's read, one more read has closed that gap.
 		roomPending(t, got, "weight ahead above room")
+		before := kv.txns.Load()
 		_, err := cli.Put(t.Context(), pfx+"behind", "3")
 		require.NoError(t, err)
 		for _, k := range ahead[:3] {
@@ -153,6 +156,14 @@ func TestWaitRoom(t *testing.T) {
 		_, err = cli.Revoke(t.Context(), s.Lease())
 		require.NoError(t, err)
 		require.ErrorIs(t, roomReturned(t, got), errs.SessionExpired)
+
+		// Revoked before the wait starts: the read that closes the gap finds
+		// the key gone, and tells why.
+		s = testutil.Session(t, testutil.Client(t, srv), 10)
+		w, kvs, rev = roomJoin(t, s, pfx, 1)
+		_, err = cli.Revoke(t.Context(), s.Lease())
+		require.NoError(t, err)
+		require.ErrorIs(t, roomReturned(t, roomWait(t.Context(), w, kvs, rev, 0)), errs.SessionExpired)
 		_, err = cli.Delete(t.Context(), pfx+"a")
 		require.NoError(t, err)
 	})
