@@ -17,7 +17,9 @@ import (
 // entry is one key of a lock, semaphore or election, as status shows it.
 type entry struct {
 	Key    string      `json:"key"`
-	Role   string      `json:"role"` // holder or waiter
+	Role   string      `json:"role"`             // holder or waiter
+	Weight int         `json:"weight,omitempty"` // semaphore permits asked for
+	Limit  int         `json:"limit,omitempty"`  // semaphore limit
 	Lease  string      `json:"lease"`
 	TTL    int64       `json:"ttl"`   // seconds left on the lease, -1 if none
 	Token  int64       `json:"token"` // the key's create revision
@@ -33,9 +35,26 @@ func entries(ctx context.Context, cli *clientv3.Client, prefix string) ([]entry,
 		return nil, err
 	}
 	var out []entry
+	used, blocked := 0, false // semaphore: permits granted so far; a request did not fit
 	for i, kv := range resp.Kvs {
 		e := entry{Key: string(kv.Key), Role: "waiter", Lease: fmt.Sprintf("%x", kv.Lease), TTL: -1, Token: kv.CreateRevision}
-		if i == 0 {
+		value := kv.Value
+		// A semaphore's keys hold {"weight","limit","value"}: the first
+		// requests that fit in the limit, in line order, hold.
+		var sem struct {
+			Weight int    `json:"weight"`
+			Limit  int    `json:"limit"`
+			Value  string `json:"value"`
+		}
+		if json.Unmarshal(kv.Value, &sem) == nil && sem.Limit > 0 {
+			e.Weight, e.Limit, value = sem.Weight, sem.Limit, []byte(sem.Value)
+			if !blocked && used+sem.Weight <= sem.Limit {
+				used += sem.Weight
+				e.Role = "holder"
+			} else {
+				blocked = true
+			}
+		} else if i == 0 {
 			e.Role = "holder"
 		}
 		if kv.Lease != 0 {
@@ -44,10 +63,10 @@ func entries(ctx context.Context, cli *clientv3.Client, prefix string) ([]entry,
 			}
 		}
 		var hi holderInfo
-		if json.Unmarshal(kv.Value, &hi) == nil && hi.PID != 0 {
+		if json.Unmarshal(value, &hi) == nil && hi.PID != 0 {
 			e.Holder = &hi
 		} else {
-			e.Value = string(kv.Value)
+			e.Value = string(value)
 		}
 		out = append(out, e)
 	}

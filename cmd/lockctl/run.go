@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coordkit/coordkit/mutex"
+	"github.com/coordkit/coordkit/semaphore"
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -90,13 +91,16 @@ type hold interface {
 
 type mutexHold struct{ *mutex.Mutex }
 
+type semaphoreHold struct{ *semaphore.Semaphore }
+
 func (h mutexHold) Release(ctx context.Context) error { return h.Unlock(ctx) }
 
 func newRunCmd(cfg *config) *cobra.Command {
 	o := &holdOpts{}
+	var limit int
 	cmd := &cobra.Command{
 		Use:   "run NAME [flags] -- CMD [ARGS...]",
-		Short: "Run a command while holding the lock NAME",
+		Short: "Run a command while holding the lock NAME (or one of --limit slots)",
 		Long: `Run CMD while holding the lock NAME. Only one lockctl run (or coordkit mutex, etcd
 concurrency.Mutex or etcdctl lock) holds NAME at a time, across all hosts.
 
@@ -104,6 +108,10 @@ By default it waits for the lock as long as it takes; --wait 0 tries once and ex
 --conflict-exit-code (75) if the lock is taken, as flock -n does. A crontab line:
 
   */5 * * * * lockctl run --wait 0 jobs/report -- /usr/local/bin/report.sh
+
+With --limit N, NAME is a semaphore with N slots: up to N commands run at once, first come
+first served. Every caller must give the same N; one that does not gets an error (exit 64)
+and nothing runs on a disagreement.
 
 The command gets LOCKCTL_NAME, LOCKCTL_KEY, LOCKCTL_TOKEN, LOCKCTL_LEASE, ETCD_LOCK_KEY and
 ETCD_LOCK_REV. LOCKCTL_TOKEN is a fencing token that grows with every new holder: pass it
@@ -123,6 +131,27 @@ with writes to shared storage and reject writes with a lower token than one alre
 			if err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("limit") && limit < 1 {
+				return usagef("--limit %d: a semaphore needs at least 1 slot", limit)
+			}
+			if limit > 0 {
+				return holdAndRun(cmd, cfg, o, key, argv, func(ctx context.Context, s *concurrency.Session) (hold, error) {
+					m := semaphore.New(s, key, limit, semaphore.WithValue(holderValue(argv)))
+					var err error
+					if o.waitSet && o.wait == 0 {
+						err = m.TryAcquire(ctx, 1)
+					} else {
+						err = m.Acquire(ctx, 1)
+					}
+					switch {
+					case errors.Is(err, semaphore.ErrNoPermits):
+						err = errNotAcquired
+					case errors.Is(err, semaphore.ErrLimitMismatch):
+						err = usagef("--limit %d: %v", limit, err)
+					}
+					return semaphoreHold{m}, err
+				})
+			}
 			return holdAndRun(cmd, cfg, o, key, argv, func(ctx context.Context, s *concurrency.Session) (hold, error) {
 				m := mutex.New(s, key, mutex.WithValue(holderValue(argv)))
 				var err error
@@ -139,6 +168,7 @@ with writes to shared storage and reject writes with a lower token than one alre
 		},
 	}
 	o.flags(cmd)
+	cmd.Flags().IntVar(&limit, "limit", 0, "make NAME a semaphore with this many slots (every caller must agree)")
 	return cmd
 }
 
@@ -169,6 +199,8 @@ func holdAndRun(cmd *cobra.Command, cfg *config, o *holdOpts, name string, argv 
 		return withCode(o.conflict, fmt.Errorf("%s: not acquired within --wait %v: held by another", name, o.wait))
 	case err != nil && ctx.Err() != nil:
 		return withCode(ExitInterrupted, fmt.Errorf("%s: interrupted while waiting", name))
+	case codeOf(err) == ExitUsage:
+		return err
 	case err != nil:
 		return withCode(ExitUnavailable, fmt.Errorf("%s: acquire: %w", name, err))
 	}
