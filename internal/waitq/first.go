@@ -45,9 +45,13 @@ func (w *Waiter) AcquireFirst(ctx context.Context, value string, wait bool) (err
 	var pred *mvccpb.KeyValue
 	readRev := resp.Header.Revision
 	if fresh {
+		// Newest first: the first key older than ours is the one just ahead
+		// (ours may lie outside the prefix, as a reader's does, so it need
+		// not be among them).
 		for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
 			if kv.CreateRevision < w.Rev {
 				pred = kv
+				break
 			}
 		}
 	} else {

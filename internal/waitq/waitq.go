@@ -147,18 +147,15 @@ func (w *Waiter) Join(ctx context.Context, value string, reads ...clientv3.Op) (
 }
 
 // Check runs ops only if the waiter's key still exists with its create
-// revision, and returns [errs.Lost] if it does not (or [errs.SessionExpired]
-// if the lease is gone).
+// revision. If it does not, it returns [errs.SessionExpired] when the lease
+// is gone (one probe tells) and [errs.Lost] when someone deleted the key.
 func (w *Waiter) Check(ctx context.Context, ops ...clientv3.Op) (*clientv3.TxnResponse, error) {
 	resp, err := w.client().Txn(ctx).If(w.IsOwner()).Then(ops...).Commit()
 	if err != nil {
 		return nil, err
 	}
 	if !resp.Succeeded {
-		if lerr := w.Tracker.Err(); lerr != nil {
-			return nil, lerr
-		}
-		return nil, errs.Lost
+		return nil, w.ownKeyGone(ctx)
 	}
 	return resp, nil
 }
