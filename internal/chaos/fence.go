@@ -106,6 +106,9 @@ func NewFenceStore(tb testing.TB, mode Mode) *FenceStore {
 // URL returns the store's base URL, for [NewFenceClient].
 func (s *FenceStore) URL() string { return s.url }
 
+// Now returns the store's clock, on which [Event.At] is measured.
+func (s *FenceStore) Now() time.Duration { return time.Since(s.start) }
+
 // Mode returns the store's mode.
 func (s *FenceStore) Mode() Mode { return s.mode }
 

@@ -57,6 +57,12 @@ func runHelper() int {
 			return 1
 		}
 		return 0
+	case "child":
+		if err := childMain(); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			return 1
+		}
+		return 0
 	default:
 		fmt.Fprintf(os.Stderr, "unknown helper role %q\n", role)
 		return 2
