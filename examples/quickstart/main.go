@@ -162,7 +162,7 @@ func tourElection(ctx context.Context, env *demo.Env, ws []*worker) error {
 		return err
 	}
 	env.Say("  %s leads now (token %d > %d)", li.Value, second.Token(), first.Token())
-	if li.Value != ws[1].name || second.Token() <= li.Rev-1 {
+	if li.Value != ws[1].name || second.Token() <= first.Token() {
 		return fmt.Errorf("unexpected leader %q", li.Value)
 	}
 	return second.Resign(ctx)
