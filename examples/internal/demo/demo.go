@@ -24,6 +24,7 @@ type Env struct {
 	srv     *etcdtest.Cluster
 	mu      sync.Mutex // guards clients
 	clients []*clientv3.Client
+	sayMu   sync.Mutex // serialises Say, which workers call concurrently
 }
 
 // Setup parses the example's flags (-endpoints) and returns its etcd: the
@@ -75,7 +76,9 @@ func (e *Env) Close() {
 	}
 }
 
-// Say prints one line of the story.
+// Say prints one line of the story. It is safe for concurrent use.
 func (e *Env) Say(format string, args ...any) {
+	e.sayMu.Lock()
+	defer e.sayMu.Unlock()
 	fmt.Fprintf(e.Out, format+"\n", args...)
 }
