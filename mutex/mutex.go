@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/coordkit/coordkit/internal/waitq"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -20,20 +19,13 @@ type Mutex struct {
 	prefix string
 	key    string
 	opts   options
-	// local has room for one token: the goroutine that put it there is
-	// locking or holds the lock through this handle.
-	local  chan struct{}
-	closed chan struct{} // always closed: Done before the first Lock
-
-	mu   sync.Mutex  // guards hold, last
-	hold *waitq.Hold // the current hold, nil when not held
-	last *waitq.Hold // the most recent hold, for Done and Err after it ends
+	h      *waitq.Handle // the current and last hold, and whose turn it is
 }
 
 // New returns a lock on name that holds through session s. The session is
 // borrowed: the caller creates it, may share it among many primitives, and
 // closes it, which releases every lock held through it. New does no I/O. It
-// panics if name is empty or "/".
+// panics if s is nil or name is empty or "/".
 func New(s *concurrency.Session, name string, opts ...Option) *Mutex {
 	if s == nil {
 		panic("mutex: nil session")
@@ -43,16 +35,7 @@ func New(s *concurrency.Session, name string, opts ...Option) *Mutex {
 	for _, opt := range opts {
 		opt.apply(&o)
 	}
-	closed := make(chan struct{})
-	close(closed)
-	return &Mutex{
-		s:      s,
-		prefix: prefix,
-		key:    waitq.Key(prefix, s),
-		opts:   o,
-		local:  make(chan struct{}, 1),
-		closed: closed,
-	}
+	return &Mutex{s: s, prefix: prefix, key: waitq.Key(prefix, s), opts: o, h: waitq.NewHandle()}
 }
 
 // Lock blocks until the lock is held or ctx is done. On success the hold
@@ -61,15 +44,13 @@ func New(s *concurrency.Session, name string, opts ...Option) *Mutex {
 // ctx ended, or wraps [ErrSessionExpired] or [ErrLost] when the session's
 // lease or the waiter's key went away while waiting; either way it first
 // deletes its key, so nothing is left behind (if etcd cannot be reached for
-// that, the key goes with the session's lease).
+// that, the session deletes it once etcd answers, or the lease takes it).
 func (m *Mutex) Lock(ctx context.Context) error {
-	select {
-	case m.local <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("mutex: lock %q: %w", m.prefix, ctx.Err())
+	if err := m.h.Enter(ctx, true); err != nil {
+		return fmt.Errorf("mutex: lock %q: %w", m.prefix, err)
 	}
 	if err := m.acquire(ctx, true); err != nil {
-		<-m.local
+		m.h.Exit()
 		return fmt.Errorf("mutex: lock %q: %w", m.prefix, err)
 	}
 	return nil
@@ -79,13 +60,11 @@ func (m *Mutex) Lock(ctx context.Context) error {
 // returns [ErrLocked] at once, without waiting. It is a round trip to etcd
 // (two when the lock is taken), so it takes a context.
 func (m *Mutex) TryLock(ctx context.Context) error {
-	select {
-	case m.local <- struct{}{}:
-	default:
+	if err := m.h.Enter(ctx, false); err != nil {
 		return fmt.Errorf("mutex: trylock %q: %w", m.prefix, ErrLocked)
 	}
 	if err := m.acquire(ctx, false); err != nil {
-		<-m.local
+		m.h.Exit()
 		return fmt.Errorf("mutex: trylock %q: %w", m.prefix, err)
 	}
 	return nil
@@ -100,9 +79,7 @@ func (m *Mutex) acquire(ctx context.Context, wait bool) error {
 	if err != nil {
 		return err
 	}
-	m.mu.Lock()
-	m.hold = waitq.NewHold(w)
-	m.mu.Unlock()
+	m.h.Start(w)
 	return nil
 }
 
@@ -112,34 +89,18 @@ func (m *Mutex) acquire(ctx context.Context, wait bool) error {
 // hold ends locally whatever happens: if the delete fails (ctx ended, etcd
 // unreachable) Unlock returns that error and the session deletes the key in
 // the background as soon as etcd answers (or the lease takes it), so others
-// wait until then. If the hold had already been lost,
-// Unlock returns an error wrapping [ErrLost] or [ErrSessionExpired]: the
-// critical section was not protected to its end.
+// wait until then. If the hold had already been lost, seen before or found
+// by Unlock (the key was gone), Unlock returns an error wrapping [ErrLost]
+// or [ErrSessionExpired]: the critical section was not protected to its end.
 func (m *Mutex) Unlock(ctx context.Context) error {
-	m.mu.Lock()
-	h := m.hold
-	m.mu.Unlock()
-	if h == nil {
-		return fmt.Errorf("mutex: unlock %q: %w", m.prefix, ErrNotLocked)
-	}
-	lostErr := h.Err()
-	existed, err := h.W.Release(ctx)
-	if err == nil && !existed && lostErr == nil {
-		// The key was already gone: the hold had been lost unseen.
-		if lostErr = h.W.Tracker.Err(); lostErr == nil {
-			lostErr = ErrLost
-		}
-	}
-	h.End(ErrNotLocked)
-	m.mu.Lock()
-	m.hold, m.last = nil, h
-	m.mu.Unlock()
-	<-m.local
+	ok, lost, err := m.h.Release(ctx, ErrNotLocked, nil)
 	switch {
-	case lostErr != nil:
-		return fmt.Errorf("mutex: unlock %q: hold had ended before unlock: %w", m.prefix, lostErr)
+	case !ok:
+		return fmt.Errorf("mutex: unlock %q: %w", m.prefix, ErrNotLocked)
+	case lost != nil:
+		return fmt.Errorf("mutex: unlock %q: hold had ended before unlock: %w", m.prefix, lost)
 	case err != nil:
-		return fmt.Errorf("mutex: unlock %q: key %s is deleted in the background once etcd answers: %w", m.prefix, h.W.Key, err)
+		return fmt.Errorf("mutex: unlock %q: the key is deleted in the background once etcd answers: %w", m.prefix, err)
 	}
 	return nil
 }
@@ -149,55 +110,25 @@ func (m *Mutex) Unlock(ctx context.Context) error {
 // the lease's local deadline passed. Before the first Lock, and after a hold
 // ended until the next Lock succeeds, it returns the last hold's (closed)
 // channel. The Mutex closes the channel; callers only receive from it.
-func (m *Mutex) Done() <-chan struct{} {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	switch {
-	case m.hold != nil:
-		return m.hold.Done()
-	case m.last != nil:
-		return m.last.Done()
-	}
-	return m.closed
-}
+// Asking for Done starts watching the hold's key, so that a delete by
+// someone else is seen.
+func (m *Mutex) Done() <-chan struct{} { return m.h.Done() }
 
 // Err returns nil while the lock is held, [ErrNotLocked] before the first
 // Lock and after Unlock, and [ErrLost] or [ErrSessionExpired] once a hold
 // has been lost (until Unlock). Lease loss is seen at once; a key deleted by
 // someone else is seen once [Mutex.Done] has been called for the hold,
 // which starts watching the key.
-func (m *Mutex) Err() error {
-	m.mu.Lock()
-	h := m.hold
-	m.mu.Unlock()
-	if h == nil {
-		return ErrNotLocked
-	}
-	return h.Err()
-}
+func (m *Mutex) Err() error { return m.h.Err(ErrNotLocked) }
 
 // Token returns the fencing token of the current hold: its key's create
 // revision, which strictly increases from one holder of the name to the
 // next. It returns 0 when the lock is not held. Unlike the revision etcd's
 // Mutex reports, it is right when the lock was contended.
-func (m *Mutex) Token() int64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.hold == nil {
-		return 0
-	}
-	return m.hold.W.Rev
-}
+func (m *Mutex) Token() int64 { return m.h.Token() }
 
 // Key returns the current hold's key, or "" when the lock is not held.
-func (m *Mutex) Key() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.hold == nil {
-		return ""
-	}
-	return m.hold.W.Key
-}
+func (m *Mutex) Key() string { return m.h.Key() }
 
 // Name returns the lock's key prefix: its name with a trailing slash.
 func (m *Mutex) Name() string { return m.prefix }
@@ -206,14 +137,7 @@ func (m *Mutex) Name() string { return m.prefix }
 // exists with its create revision: add it to your own transactions to make
 // them fenced. When the lock is not held, it is a comparison that is never
 // true.
-func (m *Mutex) IsOwner() clientv3.Cmp {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.hold == nil {
-		return clientv3.Compare(clientv3.CreateRevision(m.key), "=", -1)
-	}
-	return m.hold.W.IsOwner()
-}
+func (m *Mutex) IsOwner() clientv3.Cmp { return m.h.IsOwner(m.key) }
 
 // Txn starts a transaction that commits its Then branch only while this
 // hold still owns the lock, plus any extra comparisons given. Its response's
