@@ -47,7 +47,24 @@ func (w withEtcd) Run() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	settle()
 	return code
+}
+
+// settle gives goroutines that a stopped etcd member leaves behind for a
+// few seconds the time to end before goleak looks. embed.Etcd.Close shuts
+// its peer HTTP server down with a 1 s timeout, and etcd's timeoutConn
+// resets the read deadline that net/http sets to abort a pending read, so
+// a peer connection's goroutines can outlive Close by up to the 5 s read
+// timeout (seen after a member lost its leader). goleak retries for only
+// about half a second. This waits up to 7 s; a real leak still fails.
+func settle() {
+	for range 70 {
+		if goleak.Find() == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // Client returns a new client of srv, closed when the test ends. Each
