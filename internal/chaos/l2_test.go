@@ -47,6 +47,10 @@ func pauseScenario(t *testing.T, scenario, kind string, nHolders int, leaderKill
 	r := chaos.Rand(t)
 	name := "/chaos/" + scenario + "/lock"
 
+	first, err := c.Client().Get(t.Context(), "chaos-start")
+	if err != nil {
+		t.Fatal(err)
+	}
 	hs := newHolders(rec)
 	lines := make(chan chaos.Line, 1024)
 	collected := make(chan struct{})
@@ -143,12 +147,33 @@ func pauseScenario(t *testing.T, scenario, kind string, nHolders int, leaderKill
 		}
 	}
 	hs.mu.Unlock()
+	// Every token a holder was given must have owned the line in etcd's
+	// history (tokenMonotonic: the owners' sequence only grows).
+	hctx, hcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer hcancel()
+	if err := c.WaitHealthy(hctx); err != nil {
+		t.Fatal(err)
+	}
+	last, err := c.Client().Get(hctx, "chaos-end")
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners, err := chaos.Owners(hctx, c.Client(), name+"/", first.Header.Revision, last.Header.Revision)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chaos.TokensIncrease(owners); err != nil {
+		t.Error(err)
+	}
+	if bad := chaos.Ungranted(hs.tokens(), owners); len(bad) != 0 {
+		t.Errorf("holders were given tokens that never owned the line in etcd's history: %v", bad)
+	}
 	staleAccepted := chaos.StaleAccepted(fenced.Log())
 	fLost := chaos.LostAdds(fAcked, fenced.Set())
 	cLost := chaos.LostAdds(cAcked, control.Set())
 	cOverlaps := chaos.Overlaps(control.Log())
 	verdict := porcupine.CheckOperationsTimeout(chaos.MutexModel.ToModel(), rec.Operations(), time.Minute)
-	chaos.Report(t, scenario, "duration", d, "acquisitions", acquired, "failedAcquires", failed, "pauses", pauses, "pausesWhereAnotherTookOver", bit,
+	chaos.Report(t, scenario, "duration", d, "acquisitions", acquired, "ownersReplayed", len(owners), "failedAcquires", failed, "pauses", pauses, "pausesWhereAnotherTookOver", bit,
 		"leaderKills", kills, "holdsLost", lost, "acquiredWithoutKey", len(noKey),
 		"fencedStaleRejected", stale, "fencedStaleAccepted", len(staleAccepted),
 		"fencedAcked", len(fAcked), "fencedLost", len(fLost),

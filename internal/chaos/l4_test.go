@@ -34,6 +34,20 @@ type counterWork struct {
 	lockErrMsg map[string]int
 	last       time.Time     // last acquisition
 	maxGap     time.Duration // longest time between two acquisitions
+	slowest    map[string]time.Duration
+}
+
+// took records how long a step of the workload took, keeping the slowest.
+func (w *counterWork) took(what string, since time.Time) {
+	d := time.Since(since)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.slowest == nil {
+		w.slowest = map[string]time.Duration{}
+	}
+	if d > w.slowest[what] {
+		w.slowest[what] = d.Round(time.Millisecond)
+	}
 }
 
 func (w *counterWork) acquiredNow() {
@@ -98,7 +112,9 @@ func (w *counterWork) loop(ctx context.Context, t *testing.T, id int, cli *clien
 		}
 		m := mutex.New(s, w.name)
 		lctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		began := time.Now()
 		err := m.Lock(lctx)
+		w.took("Lock", began)
 		cancel()
 		if ctx.Err() != nil {
 			return
@@ -115,7 +131,9 @@ func (w *counterWork) loop(ctx context.Context, t *testing.T, id int, cli *clien
 		w.acquiredNow()
 		w.step(ctx, id, cli, m, fc)
 		uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		began = time.Now()
 		m.Unlock(uctx)
+		w.took("Unlock", began)
 		cancel()
 	}
 }
@@ -123,11 +141,17 @@ func (w *counterWork) loop(ctx context.Context, t *testing.T, id int, cli *clien
 // step is one locked increment (§4b) and one fenced external write.
 func (w *counterWork) step(ctx context.Context, id int, cli *clientv3.Client, m *mutex.Mutex, fc *chaos.FenceClient) {
 	tok, done := m.Token(), m.Done()
-	octx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// A request caught by a leader kill (a proposal forwarded to the dead
+	// leader) hangs until it times out; a client gives it 2 s, after which
+	// the increment's outcome is unknown. With 5 s, as at first, every kill
+	// stalled all holders 5 s behind one stuck Txn.
+	octx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	fc.Begin(octx, tok)
 	op := w.rec.Call(id, chaos.CounterOp{Key: w.counter, Inc: true})
+	began := time.Now()
 	resp, err := cli.Get(octx, w.counter)
+	w.took("Get", began)
 	if err != nil {
 		w.failedInc.Add(1)
 		w.rec.Return(op, chaos.CounterResult{Outcome: chaos.Fail})
@@ -138,8 +162,10 @@ func (w *counterWork) step(ctx context.Context, id int, cli *clientv3.Client, m 
 		v, _ = strconv.ParseInt(string(resp.Kvs[0].Value), 10, 64)
 		mr = resp.Kvs[0].ModRevision
 	}
+	began = time.Now()
 	tr, err := m.Txn(octx, clientv3.Compare(clientv3.ModRevision(w.counter), "=", mr)).
 		Then(clientv3.OpPut(w.counter, strconv.FormatInt(v+1, 10))).Commit()
+	w.took("Txn", began)
 	switch {
 	case err != nil:
 		w.unknownInc.Add(1)
@@ -291,6 +317,7 @@ func leaderFaults(t *testing.T, pause bool) {
 	if len(w.lockErrMsg) > 0 {
 		t.Logf("Lock errors under faults: %v", w.lockErrMsg)
 	}
+	t.Logf("slowest calls: %v", w.slowest)
 	w.mu.Unlock()
 	chaos.RequireAtLeast(t, "faults", faults, 1)
 	chaos.RequireAtLeast(t, "acquisitions under faults", int(faultAcq), int(d.Seconds()))
