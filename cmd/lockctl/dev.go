@@ -4,35 +4,49 @@ import (
 	"fmt"
 	"runtime/debug"
 
-	"github.com/coordkit/coordkit/etcdtest"
 	"github.com/spf13/cobra"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
 )
 
 func newDevCmd() *cobra.Command {
-	var listen, dir string
-	cmd := &cobra.Command{
-		Use:   "dev",
+	return &cobra.Command{
+		Use:   "dev [--listen ADDR] [--data-dir DIR]",
 		Short: "Run a local single-member etcd for trying lockctl out",
-		Long: `Start a single-member etcd in this process, listening on --listen, with its data in
---data-dir (a temporary directory, removed on exit, unless given). Stop it with Ctrl-C.
-It is for trying things out, like 'consul agent -dev': use a real cluster in production.`,
-		Args: cobra.NoArgs,
+		Long: `Start a single-member etcd listening on --listen (default 127.0.0.1:2379), with its data
+in --data-dir (a temporary directory, removed on exit, unless given). Stop it with Ctrl-C.
+It is for trying things out, like 'consul agent -dev': use a real cluster in production.
+
+The server is the separate program lockctl-dev, found next to lockctl or on PATH, so that
+lockctl itself stays small and starts fast. Install it with
+  go install github.com/coordkit/coordkit/cmd/lockctl-dev@latest`,
+		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			srv, err := etcdtest.Start(cmd.Context(), dir, etcdtest.WithClientAddr(listen), etcdtest.WithFsync())
-			if err != nil {
-				return withCode(ExitUnavailable, fmt.Errorf("start etcd on %s: %w", listen, err))
+			for _, a := range args {
+				if a == "-h" || a == "--help" {
+					return cmd.Help()
+				}
 			}
-			defer srv.Close()
-			fmt.Fprintf(cmd.OutOrStdout(), "etcd ready at %s (data in %s)\nIn another shell: export LOCKCTL_ENDPOINTS=%s\n",
-				srv.Endpoints()[0], srv.Member(0).Dir(), srv.Endpoints()[0])
-			<-cmd.Context().Done()
-			fmt.Fprintln(cmd.OutOrStdout(), "stopping etcd")
-			return nil
+			path, err := findDev()
+			if err != nil {
+				return usagef("lockctl dev needs the lockctl-dev program, found neither next to lockctl nor on PATH: go install github.com/coordkit/coordkit/cmd/lockctl-dev@latest")
+			}
+			// Replace this process, so that Ctrl-C and TERM reach etcd directly.
+			return withCode(ExitInternal, syscall.Exec(path, append([]string{path}, args...), os.Environ()))
 		},
 	}
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:2379", "client address to listen on")
-	cmd.Flags().StringVar(&dir, "data-dir", "", "data directory (default: a temporary one, removed on exit)")
-	return cmd
+}
+
+func findDev() (string, error) {
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), "lockctl-dev")
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+	}
+	return exec.LookPath("lockctl-dev")
 }
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3";

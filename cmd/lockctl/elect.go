@@ -12,10 +12,6 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
-type electionHold struct{ *election.Election }
-
-func (h electionHold) Release(ctx context.Context) error { return h.Resign(ctx) }
-
 func newElectCmd(cfg *config) *cobra.Command {
 	o := &holdOpts{}
 	var value string
@@ -72,12 +68,12 @@ exits 0.
 					// nobody does (another candidate may still slip in first,
 					// and then this waits behind it).
 					if l, err := e.Leader(ctx); err == nil {
-						return electionHold{e}, fmt.Errorf("%w (leader token %d)", errNotAcquired, l.Rev)
+						return e, fmt.Errorf("%w (leader token %d)", errNotAcquired, l.Rev)
 					} else if !errors.Is(err, election.ErrNoLeader) {
-						return electionHold{e}, err
+						return e, err
 					}
 				}
-				return electionHold{e}, e.Campaign(ctx, value)
+				return e, e.Campaign(ctx, value)
 			})
 		},
 	}
@@ -98,7 +94,7 @@ func superviseElection(cmd *cobra.Command, cfg *config, o *holdOpts, name, value
 	defer cli.Close()
 	err = election.Run(ctx, cli, name, func(lctx context.Context, e *election.Election) error {
 		lease, _, _ := strings.Cut(strings.TrimPrefix(e.Key(), e.Name()), "_")
-		code, lost := runChild(cmd, o, argv, childEnv(name, electionHold{e}, lease), lctx.Done())
+		code, lost := runChild(cmd, o, argv, childEnv(name, e, lease), lctx.Done())
 		switch {
 		case lost && ctx.Err() == nil:
 			fmt.Fprintf(cmd.ErrOrStderr(), "lockctl: %s: leadership lost (%v): command stopped; campaigning again\n", name, context.Cause(lctx))

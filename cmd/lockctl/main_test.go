@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/coordkit/coordkit/etcdtest"
+	"github.com/coordkit/coordkit/internal/devserver"
 	"github.com/rogpeppe/go-internal/testscript"
 	"go.uber.org/goleak"
 )
@@ -17,6 +21,11 @@ import (
 func TestMain(m *testing.M) {
 	testscript.Main(leakChecked{m}, map[string]func(){
 		"lockctl": func() { os.Exit(mainCode()) },
+		"lockctl-dev": func() {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			os.Exit(devserver.Run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+		},
 	})
 }
 
@@ -50,6 +59,12 @@ func TestScripts(t *testing.T) {
 				return err
 			}
 			env.Setenv("EXAMPLES", examples)
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return err
+			}
+			env.Setenv("FREEPORT", fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
+			l.Close()
 			return nil
 		},
 	})

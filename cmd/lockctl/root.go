@@ -99,6 +99,22 @@ func (c *config) name(n string) (string, error) {
 // connect returns a client that has answered one request, or an
 // ExitUnavailable error within the dial and command timeouts.
 func (c *config) connect(ctx context.Context) (*clientv3.Client, error) {
+	cli, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.dialTimeout+c.commandTimeout)
+	defer cancel()
+	if _, err := cli.Get(rctx, "lockctl-health", clientv3.WithCountOnly()); err != nil {
+		cli.Close()
+		return nil, unavailable(c.endpoints, err)
+	}
+	return cli, nil
+}
+
+// dial returns a client without contacting etcd: the caller's first
+// request, made with a timeout, tells whether it can be reached.
+func (c *config) dial(ctx context.Context) (*clientv3.Client, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
@@ -126,12 +142,6 @@ func (c *config) connect(ctx context.Context) (*clientv3.Client, error) {
 	cli, err := clientv3.New(cfg)
 	if err != nil {
 		return nil, withCode(ExitUnavailable, fmt.Errorf("connect to %s: %w", c.endpoints, err))
-	}
-	rctx, cancel := context.WithTimeout(ctx, c.dialTimeout+c.commandTimeout)
-	defer cancel()
-	if _, err := cli.Get(rctx, "lockctl-health", clientv3.WithCountOnly()); err != nil {
-		cli.Close()
-		return nil, unavailable(c.endpoints, err)
 	}
 	return cli, nil
 }

@@ -80,20 +80,15 @@ func holderValue(argv []string) string {
 	return string(b)
 }
 
-// hold is what run and elect hold while the child runs.
+// hold is what run and elect hold while the child runs: a *mutex.Mutex,
+// *semaphore.Semaphore or *election.Election. It is released by revoking
+// the session's lease.
 type hold interface {
 	Done() <-chan struct{}
 	Err() error
 	Token() int64
 	Key() string
-	Release(ctx context.Context) error
 }
-
-type mutexHold struct{ *mutex.Mutex }
-
-type semaphoreHold struct{ *semaphore.Semaphore }
-
-func (h mutexHold) Release(ctx context.Context) error { return h.Unlock(ctx) }
 
 func newRunCmd(cfg *config) *cobra.Command {
 	o := &holdOpts{}
@@ -149,7 +144,7 @@ with writes to shared storage and reject writes with a lower token than one alre
 					case errors.Is(err, semaphore.ErrLimitMismatch):
 						err = usagef("--limit %d: %v", limit, err)
 					}
-					return semaphoreHold{m}, err
+					return m, err
 				})
 			}
 			return holdAndRun(cmd, cfg, o, key, argv, func(ctx context.Context, s *concurrency.Session) (hold, error) {
@@ -163,7 +158,7 @@ with writes to shared storage and reject writes with a lower token than one alre
 				if errors.Is(err, mutex.ErrLocked) {
 					err = errNotAcquired
 				}
-				return mutexHold{m}, err
+				return m, err
 			})
 		},
 	}
@@ -179,7 +174,9 @@ var errNotAcquired = errors.New("not acquired: held by another")
 func holdAndRun(cmd *cobra.Command, cfg *config, o *holdOpts, name string, argv []string,
 	acquire func(context.Context, *concurrency.Session) (hold, error)) error {
 	ctx := cmd.Context()
-	cli, err := cfg.connect(ctx)
+	// The lease grant is the first request: it tells whether etcd can be
+	// reached, within the timeouts.
+	cli, err := cfg.dial(ctx)
 	if err != nil {
 		return err
 	}
@@ -205,15 +202,10 @@ func holdAndRun(cmd *cobra.Command, cfg *config, o *holdOpts, name string, argv 
 		return withCode(ExitUnavailable, fmt.Errorf("%s: acquire: %w", name, err))
 	}
 	code, lost := runChild(cmd, o, argv, childEnv(name, h, fmt.Sprintf("%x", int64(s.Lease()))), h.Done())
-	lossErr := h.Err()
-	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.commandTimeout)
-	defer rcancel()
-	rerr := h.Release(rctx)
+	// No separate release: revoking the session's lease on the way out
+	// (closeSession) deletes the key, one round trip instead of two.
 	if lost {
-		return withCode(ExitLost, fmt.Errorf("%s: hold lost while the command ran (%v): the command was stopped", name, lossErr))
-	}
-	if rerr != nil && !errors.Is(rerr, context.DeadlineExceeded) {
-		fmt.Fprintf(cmd.ErrOrStderr(), "lockctl: %s: release: %v (the lease is revoked on exit anyway)\n", name, rerr)
+		return withCode(ExitLost, fmt.Errorf("%s: hold lost while the command ran (%v): the command was stopped", name, h.Err()))
 	}
 	return withCode(code, nil)
 }
@@ -221,7 +213,7 @@ func holdAndRun(cmd *cobra.Command, cfg *config, o *holdOpts, name string, argv 
 // newSession grants the lease with a timeout (NewSession's own Grant has
 // none) and keeps it alive for the life of the process.
 func newSession(ctx context.Context, cfg *config, cli *clientv3.Client, ttl int) (*concurrency.Session, error) {
-	gctx, cancel := context.WithTimeout(ctx, cfg.commandTimeout)
+	gctx, cancel := context.WithTimeout(ctx, cfg.dialTimeout+cfg.commandTimeout)
 	defer cancel()
 	lease, err := cli.Grant(gctx, int64(ttl))
 	if err != nil {
