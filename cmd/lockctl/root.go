@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -85,6 +86,20 @@ func (c *config) validate() error {
 	if (c.cert == "") != (c.key == "") {
 		return usagef("--cert and --key go together: give both or neither")
 	}
+	if c.cacert != "" {
+		pem, err := os.ReadFile(c.cacert)
+		if err != nil {
+			return usagef("--cacert %s: %v", c.cacert, err)
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			return usagef("--cacert %s: no PEM certificate in it: give the CA bundle that signed etcd's certificate", c.cacert)
+		}
+	}
+	if c.cert != "" {
+		if _, err := tls.LoadX509KeyPair(c.cert, c.key); err != nil {
+			return usagef("--cert %s / --key %s: not a matching TLS certificate and key: %v", c.cert, c.key, err)
+		}
+	}
 	return nil
 }
 
@@ -141,7 +156,8 @@ func (c *config) dial(ctx context.Context) (*clientv3.Client, error) {
 	}
 	cli, err := clientv3.New(cfg)
 	if err != nil {
-		return nil, withCode(ExitUnavailable, fmt.Errorf("connect to %s: %w", c.endpoints, err))
+		// With a user, New authenticates at once: its error may be that.
+		return nil, unavailable(c.endpoints, err)
 	}
 	return cli, nil
 }
