@@ -19,7 +19,7 @@ import (
 // holder processes take one lock (TTL 2 s) and each adds an element to a
 // set by read, sleep U(0, 2 s), write back, on an enforcing fence store
 // (fenced) and on a recording one (unfenced control). Every ~6 s the
-// process holding the lock (or a random one) is SIGSTOPped for
+// process that has just taken the lock (or a random one) is SIGSTOPped for
 // U(TTL+1, TTL+3) s, long enough for its lease to expire and another to
 // take over.
 //
@@ -107,10 +107,12 @@ func pauseScenario(t *testing.T, scenario, kind string, nHolders int, leaderKill
 	var pauseWindows []window
 	pauses, bit := 0, 0
 	for sleepCtx(ctx, chaos.Uniform(r, 4*time.Second, 8*time.Second)) {
-		// Pause the holder, waiting a little for one if nobody holds.
-		target := hs.current()
-		for i := 0; target < 0 && i < 60 && sleepCtx(ctx, 50*time.Millisecond); i++ {
-			target = hs.current()
+		// Pause a holder that has just entered its critical section (it
+		// then has its read-sleep-write ahead of it), waiting up to 5 s for
+		// one.
+		target := hs.fresh(300 * time.Millisecond)
+		for i := 0; target < 0 && i < 200 && sleepCtx(ctx, 25*time.Millisecond); i++ {
+			target = hs.fresh(300 * time.Millisecond)
 		}
 		held := target >= 0
 		if !held {

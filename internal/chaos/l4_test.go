@@ -88,6 +88,7 @@ func (w *counterWork) loop(ctx context.Context, t *testing.T, id int, cli *clien
 	fc := chaos.NewFenceClient(w.store.URL(), id)
 	defer fc.Close()
 	var s *concurrency.Session
+	var m *mutex.Mutex // one handle per session: its next Lock replaces a key a failed Unlock left
 	defer func() {
 		if s != nil {
 			s.Close()
@@ -109,8 +110,8 @@ func (w *counterWork) loop(ctx context.Context, t *testing.T, id int, cli *clien
 				sleepCtx(ctx, 100*time.Millisecond)
 				continue
 			}
+			m = mutex.New(s, w.name)
 		}
-		m := mutex.New(s, w.name)
 		lctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		began := time.Now()
 		err := m.Lock(lctx)
@@ -130,7 +131,7 @@ func (w *counterWork) loop(ctx context.Context, t *testing.T, id int, cli *clien
 		}
 		w.acquiredNow()
 		w.step(ctx, id, cli, m, fc)
-		uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		uctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		began = time.Now()
 		m.Unlock(uctx)
 		w.took("Unlock", began)

@@ -130,6 +130,7 @@ func readHolderEnv() (holderEnv, int, error) {
 //	NOKEY <tok> <call> <ret>   (Acquire returned nil, its key was absent and Done open)
 //	FAILED <call> <ret>
 //	WROTE <tok> <x> <fenced: ok|stale|err|-> <control: ok|err|->
+//	RELEASING <tok>
 //	UNLOCKED <tok> <call> <ret> <ok|lost|err>
 //
 // Like a process that believes it holds, it writes whether or not the hold
@@ -216,6 +217,7 @@ func holderMain() error {
 		cstat := writeSet(wctx, control, tok, cset, cerr, x)
 		cancel()
 		emit("WROTE", tok, x, fstat, cstat)
+		emit("RELEASING", tok)
 		uctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		call = now()
 		uerr := m.Release(uctx)
@@ -264,8 +266,8 @@ func writeSet(ctx context.Context, fc *chaos.FenceClient, tok int64, set []int, 
 type holders struct {
 	rec *chaos.Recorder
 
-	mu                          sync.Mutex // guards the rest
-	holding                     map[int]int64
+	mu                          sync.Mutex        // guards the rest
+	holding                     map[int]time.Time // in the critical section since (ACQUIRED, not yet RELEASING)
 	acquired, failed, lostHolds int
 	noKey                       []window // NOKEY reports: helper, from Acquire's return to the report
 	fencedAcked, controlAcked   []int
@@ -296,7 +298,7 @@ type grant struct {
 }
 
 func newHolders(rec *chaos.Recorder) *holders {
-	return &holders{rec: rec, holding: map[int]int64{}}
+	return &holders{rec: rec, holding: map[int]time.Time{}}
 }
 
 func (h *holders) consume(l chaos.Line) {
@@ -318,7 +320,7 @@ func (h *holders) consume(l chaos.Line) {
 	switch f[0] {
 	case "ACQUIRED":
 		h.acquired++
-		h.holding[c] = num(1)
+		h.holding[c] = l.At
 		h.grants = append(h.grants, grant{helper: c, tok: num(1), at: at(3)})
 		h.rec.Add(c, chaos.MutexOp{Client: c}, chaos.OK, at(2), at(3), false)
 	case "NOKEY":
@@ -339,6 +341,8 @@ func (h *holders) consume(l chaos.Line) {
 				h.controlAcked = append(h.controlAcked, x)
 			}
 		}
+	case "RELEASING":
+		delete(h.holding, c)
 	case "UNLOCKED":
 		delete(h.holding, c)
 		out := chaos.OK
@@ -352,12 +356,15 @@ func (h *holders) consume(l chaos.Line) {
 	}
 }
 
-// current returns a helper that holds the lock now, or -1.
-func (h *holders) current() int {
+// fresh returns a helper that entered its critical section less than d
+// ago and has not left it, or -1.
+func (h *holders) fresh(d time.Duration) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for c := range h.holding {
-		return c
+	for c, since := range h.holding {
+		if time.Since(since) < d {
+			return c
+		}
 	}
 	return -1
 }
