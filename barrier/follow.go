@@ -2,8 +2,8 @@ package barrier
 
 import (
 	"context"
-	"time"
 
+	"github.com/coordkit/coordkit/internal/retry"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -20,10 +20,10 @@ type follower struct {
 	// set it after each read, it moves with each event returned.
 	last int64
 
-	ch       clientv3.WatchChan
-	cancel   context.CancelFunc
-	resume   bool // the next watch starts at last+1 rather than in sync
-	failures int  // consecutive broken watches, for backing off
+	ch     clientv3.WatchChan
+	cancel context.CancelFunc
+	resume bool         // the next watch starts at last+1 rather than in sync
+	pace   *retry.Pacer // spaces out re-opening a broken watch
 }
 
 // next returns the next changes after f.last. It returns resync=true
@@ -48,12 +48,12 @@ func (f *follower) next(ctx context.Context) (evs []*clientv3.Event, resync bool
 			case !ok || wr.Err() != nil || wr.Canceled:
 				f.stop()
 				f.resume = true
-				if err := f.pause(ctx); err != nil {
+				if err := f.pacer().Pause(ctx); err != nil {
 					return nil, false, err
 				}
 				continue
 			case wr.Created:
-				f.failures = 0
+				f.pacer().Reset()
 				if !f.resume && wr.Header.Revision > f.last {
 					// The store moved between the caller's read and the
 					// watch: the watch covers only what came after.
@@ -97,16 +97,10 @@ func (f *follower) stop() {
 	f.cancel, f.ch = nil, nil
 }
 
-// pause backs off after a broken watch: 10 ms doubling up to 1 s.
-func (f *follower) pause(ctx context.Context) error {
-	d := min(10*time.Millisecond<<min(f.failures, 7), time.Second)
-	f.failures++
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
+// pacer returns the follower's pacer, made on first use.
+func (f *follower) pacer() *retry.Pacer {
+	if f.pace == nil {
+		f.pace = retry.New()
 	}
+	return f.pace
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/coordkit/coordkit/internal/retry"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -81,9 +82,9 @@ func (q *Queue) await(ctx context.Context, w *watch, v *view, cl *claimer) (*vie
 				// Compacted, no leader, closed: never taken as news. Back
 				// off, then read again and watch anew.
 				w.stop()
-				return nil, w.pause(ctx)
+				return nil, w.pacer().Pause(ctx)
 			case wr.Created:
-				w.failures = 0
+				w.pacer().Reset()
 				// Whatever changed between v and the watch's start, a read
 				// now (after the watch started) sees it.
 				stale = wr.Header.Revision > v.rev
@@ -122,9 +123,9 @@ func (q *Queue) holdoff() time.Duration {
 
 // watch is the one watch a waiting call keeps on the queue's prefix.
 type watch struct {
-	cancel   context.CancelFunc
-	ch       clientv3.WatchChan
-	failures int // consecutive broken watches, for backing off
+	cancel context.CancelFunc
+	ch     clientv3.WatchChan
+	pace   *retry.Pacer // spaces out re-opening a broken watch
 }
 
 func (w *watch) stop() {
@@ -134,17 +135,10 @@ func (w *watch) stop() {
 	w.cancel, w.ch = nil, nil
 }
 
-// pause backs off after a broken watch, so a failing member is not
-// hammered: 10 ms doubling up to 1 s.
-func (w *watch) pause(ctx context.Context) error {
-	d := min(10*time.Millisecond<<min(w.failures, 7), time.Second)
-	w.failures++
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
+// pacer returns the watch's pacer, made on first use.
+func (w *watch) pacer() *retry.Pacer {
+	if w.pace == nil {
+		w.pace = retry.New()
 	}
+	return w.pace
 }

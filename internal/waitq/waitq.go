@@ -7,9 +7,9 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/coordkit/coordkit/internal/errs"
 	"github.com/coordkit/coordkit/internal/lease"
+	"github.com/coordkit/coordkit/internal/retry"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -56,18 +56,13 @@ type Waiter struct {
 	// Tracker follows the session's lease; set by New.
 	Tracker *lease.Tracker
 
-	retry backoff.BackOff
+	pace *retry.Pacer // spaces out re-checks after a broken watch
 }
 
 // New returns a waiter for key under prefix, judged by the session's lease
 // tracker (started on the session's first use).
 func New(s *concurrency.Session, prefix, key string) *Waiter {
-	t := lease.Watch(s)
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 10 * time.Millisecond
-	b.MaxInterval = time.Second
-	b.MaxElapsedTime = 0
-	return &Waiter{Session: s, Prefix: prefix, Key: key, Tracker: t, retry: b}
+	return &Waiter{Session: s, Prefix: prefix, Key: key, Tracker: lease.Watch(s), pace: retry.New()}
 }
 
 // AwaitLease waits until the lease tracker has confirmed the lease once. A
@@ -197,7 +192,7 @@ func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev in
 			if !ok || wr.Err() != nil || wr.Canceled {
 				return w.pause(ctx)
 			}
-			w.retry.Reset()
+			w.pace.Reset()
 			if wr.Created {
 				if readRev > 0 && wr.Header.Revision > readRev {
 					// The store moved between our read and the watch: the key
@@ -236,16 +231,7 @@ func (w *Waiter) gone(ctx context.Context, kv *mvccpb.KeyValue) (bool, error) {
 // pause backs off before the caller re-checks after a broken watch, so a
 // member that keeps failing is not hammered.
 func (w *Waiter) pause(ctx context.Context) error {
-	t := time.NewTimer(w.retry.NextBackOff())
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-w.Tracker.Lost():
-		return w.Tracker.Err()
-	case <-t.C:
-		return nil
-	}
+	return w.pace.PauseOr(ctx, w.Tracker.Lost(), w.Tracker.Err)
 }
 
 // Leave deletes the waiter's key if it still has the create revision it

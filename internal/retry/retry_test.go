@@ -1,0 +1,50 @@
+package retry
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func TestPausesGrowAndReset(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := New()
+		var last time.Duration
+		for i := range 8 {
+			start := time.Now()
+			if err := p.Pause(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			d := time.Since(start)
+			if d > time.Second+time.Second/2 {
+				t.Fatalf("pause %d = %v, beyond the 1 s cap plus jitter", i, d)
+			}
+			last = d
+		}
+		if last < 100*time.Millisecond {
+			t.Fatalf("8th pause = %v: not growing", last)
+		}
+		p.Reset()
+		start := time.Now()
+		p.Pause(t.Context())
+		if d := time.Since(start); d > 20*time.Millisecond {
+			t.Fatalf("pause after Reset = %v, want about 10 ms", d)
+		}
+	})
+}
+
+func TestPauseStops(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := New().Pause(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Pause = %v", err)
+	}
+	stop := make(chan struct{})
+	close(stop)
+	errStop := errors.New("stopped")
+	if err := New().PauseOr(context.Background(), stop, func() error { return errStop }); !errors.Is(err, errStop) {
+		t.Fatalf("PauseOr = %v", err)
+	}
+}
