@@ -13,35 +13,13 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// keys returns the keys under prefix in create-revision order.
-func keys(t *testing.T, cli *clientv3.Client, prefix string) []string {
-	t.Helper()
-	resp, err := cli.Get(context.Background(), prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
-	require.NoError(t, err)
-	var out []string
-	for _, kv := range resp.Kvs {
-		out = append(out, string(kv.Key))
-	}
-	return out
-}
-
-// waitClosed fails the test if ch is not closed within d.
-func waitClosed(t *testing.T, ch <-chan struct{}, d time.Duration, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(d):
-		t.Fatalf("%s: not closed after %v", what, d)
-	}
-}
-
 // campaignAsync starts a Campaign and returns its result channel once the
 // candidate's key is visible (n keys under pfx).
 func campaignAsync(t *testing.T, cli *clientv3.Client, pfx string, n int, campaign func(context.Context) error) <-chan error {
 	t.Helper()
 	got := make(chan error, 1)
 	go func() { got <- campaign(t.Context()) }()
-	require.Eventually(t, func() bool { return len(keys(t, cli, pfx)) == n }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(testutil.Keys(t, cli, pfx)) == n }, 10*time.Second, 5*time.Millisecond)
 	return got
 }
 
@@ -68,7 +46,7 @@ func TestCampaignResign(t *testing.T) {
 	require.ErrorIs(t, e.Err(), election.ErrNotLeader)
 	require.False(t, e.IsLeader())
 	require.Zero(t, e.Token())
-	waitClosed(t, e.Done(), time.Second, "Done before the first Campaign")
+	testutil.WaitClosed(t, e.Done(), time.Second, "Done before the first Campaign")
 	_, err := e.Leader(ctx)
 	require.ErrorIs(t, err, election.ErrNoLeader)
 
@@ -86,9 +64,9 @@ func TestCampaignResign(t *testing.T) {
 	done := e.Done()
 
 	require.NoError(t, e.Resign(ctx))
-	waitClosed(t, done, time.Second, "Done after Resign")
+	testutil.WaitClosed(t, done, time.Second, "Done after Resign")
 	require.ErrorIs(t, e.Err(), election.ErrNotLeader)
-	require.Empty(t, keys(t, cli, pfx))
+	require.Empty(t, testutil.Keys(t, cli, pfx))
 	_, err = e.Leader(ctx)
 	require.ErrorIs(t, err, election.ErrNoLeader)
 	require.ErrorIs(t, e.Resign(ctx), election.ErrNotLeader, "second Resign")
@@ -127,8 +105,8 @@ func TestProclaim(t *testing.T) {
 	require.ErrorIs(t, err, election.ErrNotLeader)
 	require.ErrorIs(t, err, election.ErrLost)
 	require.False(t, e.IsLeader())
-	waitClosed(t, e.Done(), time.Second, "Done after a failed Proclaim")
-	require.Empty(t, keys(t, cli, pfx), "a failed Proclaim writes nothing")
+	testutil.WaitClosed(t, e.Done(), time.Second, "Done after a failed Proclaim")
+	require.Empty(t, testutil.Keys(t, cli, pfx), "a failed Proclaim writes nothing")
 
 	// Campaign after the loss, without Resign: a new leadership.
 	require.NoError(t, e.Campaign(ctx, "v5"))
@@ -194,7 +172,7 @@ func TestCancelledCampaignLeavesNoKey(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	require.ErrorIs(t, cand.Campaign(ctx, "c"), context.DeadlineExceeded)
-	require.Equal(t, []string{leader.Key()}, keys(t, cli, pfx))
+	require.Equal(t, []string{leader.Key()}, testutil.Keys(t, cli, pfx))
 	require.ErrorIs(t, cand.Campaign(ctx, "c"), context.DeadlineExceeded, "already cancelled")
 	require.NoError(t, leader.Resign(t.Context()))
 	require.NoError(t, cand.Campaign(t.Context(), "c"), "the handle is usable again")
@@ -218,7 +196,7 @@ func TestCampaignLeaseRevokedReturnsError(t *testing.T) {
 	err = result(t, got, 15*time.Second)
 	require.ErrorIs(t, err, election.ErrSessionExpired, "Campaign after the candidate's lease was revoked")
 	require.False(t, cand.IsLeader())
-	require.Equal(t, []string{leader.Key()}, keys(t, cli, pfx), "the candidate's key is gone")
+	require.Equal(t, []string{leader.Key()}, testutil.Keys(t, cli, pfx), "the candidate's key is gone")
 	require.NoError(t, leader.Err(), "the leader is unaffected")
 	require.NoError(t, leader.Resign(t.Context()))
 }
@@ -231,11 +209,11 @@ func TestCampaignKeyDeletedNeverWins(t *testing.T) {
 	cand := election.New(testutil.Session(t, cli, 10), pfx+"e")
 	require.NoError(t, leader.Campaign(t.Context(), "l"))
 	got := campaignAsync(t, cli, pfx, 2, func(ctx context.Context) error { return cand.Campaign(ctx, "c") })
-	_, err := cli.Delete(t.Context(), keys(t, cli, pfx)[1])
+	_, err := cli.Delete(t.Context(), testutil.Keys(t, cli, pfx)[1])
 	require.NoError(t, err)
 	require.NoError(t, leader.Resign(t.Context()))
 	require.ErrorIs(t, result(t, got, 10*time.Second), election.ErrLost)
-	require.Empty(t, keys(t, cli, pfx))
+	require.Empty(t, testutil.Keys(t, cli, pfx))
 }
 
 func TestDoneWhenKeyDeleted(t *testing.T) {
@@ -251,7 +229,7 @@ func TestDoneWhenKeyDeleted(t *testing.T) {
 	require.NoError(t, err)
 	_, err = cli.Delete(t.Context(), e.Key())
 	require.NoError(t, err)
-	waitClosed(t, done, 10*time.Second, "Done after the key was deleted")
+	testutil.WaitClosed(t, done, 10*time.Second, "Done after the key was deleted")
 	require.ErrorIs(t, e.Err(), election.ErrLost)
 	resp, err := e.Txn(t.Context()).Then(clientv3.OpPut(pfx+"data", "late")).Commit()
 	require.NoError(t, err)

@@ -32,7 +32,7 @@ func TestFailoverWhenLeaderLeaseRevoked(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, result(t, got, 10*time.Second))
 	require.Greater(t, b.Token(), a.Token())
-	waitClosed(t, adone, 10*time.Second, "old leader's Done")
+	testutil.WaitClosed(t, adone, 10*time.Second, "old leader's Done")
 	require.True(t, errors.Is(a.Err(), election.ErrSessionExpired) || errors.Is(a.Err(), election.ErrLost), "Err = %v", a.Err())
 	resp, err := a.Txn(t.Context()).Then(clientv3.OpPut(pfx+"data", "stale")).Commit()
 	require.NoError(t, err)
@@ -90,6 +90,6 @@ func TestCampaignCutOffReturnsError(t *testing.T) {
 	require.NoError(t, leader.Err(), "the leader still leads")
 	es.Member(0).Unblackhole()
 	// The candidate's key goes, with its cleanup or its lease.
-	require.Eventually(t, func() bool { return len(keys(t, direct, "/cutc/")) == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(testutil.Keys(t, direct, "/cutc/")) == 1 }, 10*time.Second, 10*time.Millisecond)
 	require.NoError(t, leader.Resign(t.Context()))
 }

@@ -120,7 +120,7 @@ func TestRunGracefulHandoff(t *testing.T) {
 		st := expect(t, ev, true, tm.who, "the leader's work stops before anything else happens")
 		require.ErrorIs(t, st.cause, context.Canceled)
 	}
-	require.Empty(t, keys(t, cli, pfx), "every supervisor resigned")
+	require.Empty(t, testutil.Keys(t, cli, pfx), "every supervisor resigned")
 }
 
 // TestRunRecampaignsAfterLoss takes the leadership away from a supervisor
@@ -173,12 +173,12 @@ func TestRunWorkReturns(t *testing.T) {
 		return err
 	})
 	require.NoError(t, err)
-	require.Empty(t, keys(t, cli, pfx+"job/"))
+	require.Empty(t, testutil.Keys(t, cli, pfx+"job/"))
 
 	// Work that fails: Run returns its error.
 	err = election.Run(ctx, cli, pfx+"job", func(context.Context, *election.Election) error { return errBoom })
 	require.ErrorIs(t, err, errBoom)
-	require.Empty(t, keys(t, cli, pfx+"job/"))
+	require.Empty(t, testutil.Keys(t, cli, pfx+"job/"))
 
 	// WithRecampaign: an error and a nil return both lead to another term.
 	rctx, cancel := context.WithCancel(ctx)
@@ -201,7 +201,7 @@ func TestRunWorkReturns(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	require.Equal(t, 3, calls)
 	require.IsIncreasing(t, tokens)
-	require.Empty(t, keys(t, cli, pfx+"job/"))
+	require.Empty(t, testutil.Keys(t, cli, pfx+"job/"))
 }
 
 // TestRunOnNewLeader checks that the callback sees every leader in turn and
@@ -227,7 +227,7 @@ func TestRunOnNewLeader(t *testing.T) {
 	a := startRun(t, testutil.Client(t, srv), pfx+"job", 0, ev, election.WithValue("a"))
 	ta := expect(t, ev, false, 0, "a leads")
 	b := startRun(t, testutil.Client(t, srv), pfx+"job", 1, ev, election.WithValue("b"), election.WithOnNewLeader(onNew))
-	require.Eventually(t, func() bool { return len(keys(t, cli, pfx)) == 2 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(testutil.Keys(t, cli, pfx)) == 2 }, 10*time.Second, 5*time.Millisecond)
 	a.stop(t)
 	expect(t, ev, true, 0, "a's work stops")
 	tb := expect(t, ev, false, 1, "b leads")

@@ -17,28 +17,6 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
-// keys returns the keys under prefix in create-revision order.
-func keys(t *testing.T, cli *clientv3.Client, prefix string) []string {
-	t.Helper()
-	resp, err := cli.Get(context.Background(), prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
-	require.NoError(t, err)
-	var out []string
-	for _, kv := range resp.Kvs {
-		out = append(out, string(kv.Key))
-	}
-	return out
-}
-
-// waitClosed fails the test if ch is not closed within d.
-func waitClosed(t *testing.T, ch <-chan struct{}, d time.Duration, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(d):
-		t.Fatalf("%s: not closed after %v", what, d)
-	}
-}
-
 func TestLockUnlock(t *testing.T) {
 	t.Parallel()
 	cli := testutil.Client(t, srv)
@@ -57,7 +35,7 @@ func TestLockUnlock(t *testing.T) {
 
 	require.NoError(t, m.Lock(ctx))
 	require.NoError(t, m.Err())
-	require.Equal(t, []string{m.Key()}, keys(t, cli, pfx))
+	require.Equal(t, []string{m.Key()}, testutil.Keys(t, cli, pfx))
 	require.Contains(t, m.Key(), fmt.Sprintf("%slock/%x_", pfx, int64(s.Lease())), "key starts with the lease id in hex")
 	resp, err := cli.Get(ctx, m.Key())
 	require.NoError(t, err)
@@ -66,9 +44,9 @@ func TestLockUnlock(t *testing.T) {
 	done := m.Done()
 
 	require.NoError(t, m.Unlock(ctx))
-	waitClosed(t, done, time.Second, "Done after Unlock")
+	testutil.WaitClosed(t, done, time.Second, "Done after Unlock")
 	require.ErrorIs(t, m.Err(), mutex.ErrNotLocked)
-	require.Empty(t, keys(t, cli, pfx))
+	require.Empty(t, testutil.Keys(t, cli, pfx))
 	require.ErrorIs(t, m.Unlock(ctx), mutex.ErrNotLocked, "second Unlock")
 }
 
@@ -83,7 +61,7 @@ func TestTryLock(t *testing.T) {
 	require.NoError(t, a.TryLock(ctx))
 	require.ErrorIs(t, a.TryLock(ctx), mutex.ErrLocked, "TryLock through a handle that holds")
 	require.ErrorIs(t, b.TryLock(ctx), mutex.ErrLocked)
-	require.Equal(t, []string{a.Key()}, keys(t, cli, pfx), "a failed TryLock leaves no key")
+	require.Equal(t, []string{a.Key()}, testutil.Keys(t, cli, pfx), "a failed TryLock leaves no key")
 	require.NoError(t, a.Unlock(ctx))
 	require.NoError(t, b.TryLock(ctx))
 	require.NoError(t, b.Unlock(ctx))
@@ -190,7 +168,7 @@ func TestFIFO(t *testing.T) {
 				t.Error(err)
 			}
 		})
-		require.Eventually(t, func() bool { return len(keys(t, cli, pfx)) == i+2 }, 5*time.Second, 5*time.Millisecond)
+		require.Eventually(t, func() bool { return len(testutil.Keys(t, cli, pfx)) == i+2 }, 5*time.Second, 5*time.Millisecond)
 	}
 	require.NoError(t, holder.Unlock(ctx))
 	wg.Wait()
@@ -214,7 +192,7 @@ func TestCancelledLockLeavesNoKey(t *testing.T) {
 	defer cancel()
 	err := waiter.Lock(ctx)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.Equal(t, []string{holder.Key()}, keys(t, cli, pfx))
+	require.Equal(t, []string{holder.Key()}, testutil.Keys(t, cli, pfx))
 
 	// Already cancelled: no RPC is even tried.
 	require.ErrorIs(t, waiter.Lock(ctx), context.DeadlineExceeded)
@@ -245,7 +223,7 @@ func TestLockCancelledMidRequest(t *testing.T) {
 			continue
 		}
 		require.ErrorIs(t, err, context.DeadlineExceeded)
-		require.Empty(t, keys(t, direct, "/mid/"), "trial %d left a key", i)
+		require.Empty(t, testutil.Keys(t, direct, "/mid/"), "trial %d left a key", i)
 	}
 	es.Member(0).Undelay()
 }
@@ -261,7 +239,7 @@ func TestWaiterLeaseRevokedReturnsError(t *testing.T) {
 
 	got := make(chan error, 1)
 	go func() { got <- waiter.Lock(t.Context()) }()
-	require.Eventually(t, func() bool { return len(keys(t, cli, pfx)) == 2 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(testutil.Keys(t, cli, pfx)) == 2 }, 5*time.Second, 5*time.Millisecond)
 	_, err := cli.Revoke(t.Context(), ws.Lease())
 	require.NoError(t, err)
 	select {
@@ -285,7 +263,7 @@ func TestWaiterKeyDeletedNeverWins(t *testing.T) {
 	go func() { got <- waiter.Lock(t.Context()) }()
 	var wkey string
 	require.Eventually(t, func() bool {
-		k := keys(t, cli, pfx)
+		k := testutil.Keys(t, cli, pfx)
 		if len(k) == 2 {
 			wkey = k[1]
 		}
@@ -295,7 +273,7 @@ func TestWaiterKeyDeletedNeverWins(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, holder.Unlock(t.Context()))
 	require.ErrorIs(t, <-got, mutex.ErrLost)
-	require.Empty(t, keys(t, cli, pfx))
+	require.Empty(t, testutil.Keys(t, cli, pfx))
 }
 
 func TestDoneWhenLeaseRevoked(t *testing.T) {
@@ -307,7 +285,7 @@ func TestDoneWhenLeaseRevoked(t *testing.T) {
 	require.NoError(t, m.Lock(t.Context()))
 	_, err := cli.Revoke(t.Context(), s.Lease())
 	require.NoError(t, err)
-	waitClosed(t, m.Done(), 10*time.Second, "Done after revoke")
+	testutil.WaitClosed(t, m.Done(), 10*time.Second, "Done after revoke")
 	require.Error(t, m.Err())
 	require.True(t, errors.Is(m.Err(), mutex.ErrSessionExpired) || errors.Is(m.Err(), mutex.ErrLost), "Err = %v", m.Err())
 	require.Error(t, m.Unlock(t.Context()), "Unlock of a lost hold reports the loss")
@@ -325,7 +303,7 @@ func TestDoneWhenKeyDeleted(t *testing.T) {
 	require.NoError(t, err)
 	_, err = cli.Delete(t.Context(), m.Key())
 	require.NoError(t, err)
-	waitClosed(t, m.Done(), 10*time.Second, "Done after the key was deleted")
+	testutil.WaitClosed(t, m.Done(), 10*time.Second, "Done after the key was deleted")
 	require.ErrorIs(t, m.Err(), mutex.ErrLost)
 	resp, err := m.Txn(t.Context()).Then(clientv3.OpPut(pfx+"data", "late")).Commit()
 	require.NoError(t, err)
@@ -344,7 +322,7 @@ func TestDoneWhenCutOff(t *testing.T) {
 	require.NoError(t, m.Lock(t.Context()))
 	es.Member(0).Blackhole()
 	defer es.Member(0).Unblackhole()
-	waitClosed(t, m.Done(), 10*time.Second, "Done after the client was cut off")
+	testutil.WaitClosed(t, m.Done(), 10*time.Second, "Done after the client was cut off")
 	require.ErrorIs(t, m.Err(), mutex.ErrLost)
 	ttl, err := es.Client().TimeToLive(t.Context(), s.Lease())
 	require.NoError(t, err)
@@ -391,7 +369,7 @@ func TestStaleUnlockCannotDeleteNewerHold(t *testing.T) {
 	resp, err := cli.Txn(t.Context()).If(stale).Then(clientv3.OpDelete(b.Key())).Commit()
 	require.NoError(t, err)
 	require.False(t, resp.Succeeded)
-	require.Equal(t, []string{b.Key()}, keys(t, cli, pfx))
+	require.Equal(t, []string{b.Key()}, testutil.Keys(t, cli, pfx))
 	require.NoError(t, b.Unlock(t.Context()))
 }
 
@@ -408,14 +386,14 @@ func TestInteropWithEtcdMutex(t *testing.T) {
 	require.ErrorIs(t, ours.TryLock(ctx), mutex.ErrLocked)
 	got := make(chan error, 1)
 	go func() { got <- ours.Lock(ctx) }()
-	require.Eventually(t, func() bool { return len(keys(t, cli, pfx)) == 2 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(testutil.Keys(t, cli, pfx)) == 2 }, 5*time.Second, 5*time.Millisecond)
 	require.NoError(t, theirs.Unlock(ctx))
 	require.NoError(t, <-got)
 
 	// Ours holds: theirs cannot take it, and gets it once ours unlocks.
 	require.ErrorIs(t, theirs.TryLock(ctx), concurrency.ErrLocked)
 	go func() { got <- theirs.Lock(ctx) }()
-	require.Eventually(t, func() bool { return len(keys(t, cli, pfx)) == 2 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(testutil.Keys(t, cli, pfx)) == 2 }, 5*time.Second, 5*time.Millisecond)
 	select {
 	case err := <-got:
 		t.Fatalf("etcd Mutex.Lock returned %v while ours holds", err)

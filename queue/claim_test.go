@@ -14,16 +14,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// waitClosed fails the test if ch is not closed within d.
-func waitClosed(t *testing.T, ch <-chan struct{}, d time.Duration, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(d):
-		t.Fatalf("%s: not closed after %v", what, d)
-	}
-}
-
 func TestClaimAckNack(t *testing.T) {
 	t.Parallel()
 	cli := testutil.Client(t, srv)
@@ -57,7 +47,7 @@ func TestClaimAckNack(t *testing.T) {
 	// Nack: visible again, in its place.
 	done := c.Done()
 	require.NoError(t, c.Nack(ctx))
-	waitClosed(t, done, 5*time.Second, "Done after Nack")
+	testutil.WaitClosed(t, done, 5*time.Second, "Done after Nack")
 	require.ErrorIs(t, c.Err(), queue.ErrNotClaimed)
 	require.ErrorIs(t, c.Nack(ctx), queue.ErrNotClaimed)
 	require.ErrorIs(t, c.Ack(ctx), queue.ErrNotClaimed)
@@ -114,7 +104,7 @@ func TestClaimRedeliveredAfterRevoke(t *testing.T) {
 	// The first consumer "crashes": its lease is revoked mid-work.
 	_, err = cli.Revoke(t.Context(), s1.Lease())
 	require.NoError(t, err)
-	waitClosed(t, c1.Done(), 10*time.Second, "Done after revoke")
+	testutil.WaitClosed(t, c1.Done(), 10*time.Second, "Done after revoke")
 	// Lost (the marker's delete was seen first) or expired (the lease's).
 	require.True(t, errors.Is(c1.Err(), queue.ErrSessionExpired) || errors.Is(c1.Err(), queue.ErrLost), "Err = %v", c1.Err())
 
@@ -149,7 +139,7 @@ func TestClaimMarkerDeleted(t *testing.T) {
 	done := c.Done()
 	_, err = cli.Delete(t.Context(), c.Marker())
 	require.NoError(t, err)
-	waitClosed(t, done, 10*time.Second, "Done after the marker was deleted")
+	testutil.WaitClosed(t, done, 10*time.Second, "Done after the marker was deleted")
 	require.ErrorIs(t, c.Err(), queue.ErrLost)
 	require.ErrorIs(t, c.Ack(t.Context()), queue.ErrLost)
 	require.Equal(t, []string{"x"}, drain(t, q), "the item is visible again")

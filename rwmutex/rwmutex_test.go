@@ -16,31 +16,10 @@ import (
 	recipe "go.etcd.io/etcd/client/v3/experimental/recipes"
 )
 
-// keys returns the keys under prefix in create-revision order.
-func keys(t *testing.T, cli *clientv3.Client, prefix string) []string {
-	t.Helper()
-	resp, err := cli.Get(context.Background(), prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
-	require.NoError(t, err)
-	var out []string
-	for _, kv := range resp.Kvs {
-		out = append(out, string(kv.Key))
-	}
-	return out
-}
-
 // waitKeys waits until n keys are under prefix.
 func waitKeys(t *testing.T, cli *clientv3.Client, prefix string, n int) {
 	t.Helper()
-	require.Eventually(t, func() bool { return len(keys(t, cli, prefix)) == n }, 5*time.Second, 5*time.Millisecond, "want %d keys under %s", n, prefix)
-}
-
-func waitClosed(t *testing.T, ch <-chan struct{}, d time.Duration, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(d):
-		t.Fatalf("%s: not closed after %v", what, d)
-	}
+	require.Eventually(t, func() bool { return len(testutil.Keys(t, cli, prefix)) == n }, 5*time.Second, 5*time.Millisecond, "want %d keys under %s", n, prefix)
 }
 
 // async runs a lock call in the background and returns where its result
@@ -83,7 +62,7 @@ func TestLockUnlock(t *testing.T) {
 
 	require.ErrorIs(t, m.Err(), rwmutex.ErrNotLocked)
 	require.Zero(t, m.Token())
-	waitClosed(t, m.Done(), time.Second, "Done before the first lock")
+	testutil.WaitClosed(t, m.Done(), time.Second, "Done before the first lock")
 
 	for _, mode := range []struct {
 		name   string
@@ -98,7 +77,7 @@ func TestLockUnlock(t *testing.T) {
 		require.NoError(t, mode.lock(ctx), mode.name)
 		require.NoError(t, m.Err())
 		require.Equal(t, mode.name == "write", m.Writing())
-		require.Equal(t, []string{m.Key()}, keys(t, cli, pfx))
+		require.Equal(t, []string{m.Key()}, testutil.Keys(t, cli, pfx))
 		require.Contains(t, m.Key(), fmt.Sprintf("%slock/%s%x_", pfx, mode.sub, int64(s.Lease())), "key layout")
 		resp, err := cli.Get(ctx, m.Key())
 		require.NoError(t, err)
@@ -109,9 +88,9 @@ func TestLockUnlock(t *testing.T) {
 		require.NoError(t, m.Err(), "a wrong unlock leaves the hold alone")
 
 		require.NoError(t, mode.unlock(ctx))
-		waitClosed(t, done, time.Second, "Done after unlock")
+		testutil.WaitClosed(t, done, time.Second, "Done after unlock")
 		require.ErrorIs(t, m.Err(), rwmutex.ErrNotLocked)
-		require.Empty(t, keys(t, cli, pfx))
+		require.Empty(t, testutil.Keys(t, cli, pfx))
 		require.ErrorIs(t, mode.unlock(ctx), rwmutex.ErrNotLocked, "second unlock")
 	}
 }
@@ -130,7 +109,7 @@ func TestReadersShareWritersExclude(t *testing.T) {
 	require.NoError(t, r2.TryRLock(ctx), "readers share")
 	require.NoError(t, r3.RLock(ctx), "readers share")
 	require.ErrorIs(t, w.TryLock(ctx), rwmutex.ErrLocked, "a writer waits for readers")
-	require.Len(t, keys(t, cli, pfx), 3, "a failed TryLock leaves no key")
+	require.Len(t, testutil.Keys(t, cli, pfx), 3, "a failed TryLock leaves no key")
 	for _, r := range []*rwmutex.RWMutex{r1, r2, r3} {
 		require.NoError(t, r.RUnlock(ctx))
 	}
@@ -222,7 +201,7 @@ func TestCancelledLockLeavesNoKey(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	require.ErrorIs(t, writer.Lock(ctx), context.DeadlineExceeded, "Lock behind a reader")
-	require.Equal(t, []string{reader.Key()}, keys(t, cli, pfx))
+	require.Equal(t, []string{reader.Key()}, testutil.Keys(t, cli, pfx))
 
 	// A reader queued behind a writer, cancelled.
 	gw := async(writer.Lock, t.Context())
@@ -230,7 +209,7 @@ func TestCancelledLockLeavesNoKey(t *testing.T) {
 	ctx2, cancel2 := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel2()
 	require.ErrorIs(t, late.RLock(ctx2), context.DeadlineExceeded, "RLock behind a writer")
-	require.Len(t, keys(t, cli, pfx), 2)
+	require.Len(t, testutil.Keys(t, cli, pfx), 2)
 	require.ErrorIs(t, late.RLock(ctx2), context.DeadlineExceeded, "already cancelled")
 
 	require.NoError(t, reader.RUnlock(t.Context()))
@@ -262,7 +241,7 @@ func TestLockCancelledMidRequest(t *testing.T) {
 			continue
 		}
 		require.ErrorIs(t, err, context.DeadlineExceeded)
-		require.Empty(t, keys(t, direct, "/mid/"), "trial %d left a key", i)
+		require.Empty(t, testutil.Keys(t, direct, "/mid/"), "trial %d left a key", i)
 	}
 	es.Member(0).Undelay()
 }
@@ -301,7 +280,7 @@ func TestExpiredWaiterNeverWins(t *testing.T) {
 				_, err := cli.Revoke(t.Context(), ws.Lease())
 				require.NoError(t, err)
 			} else {
-				_, err := cli.Delete(t.Context(), keys(t, cli, pfx)[1])
+				_, err := cli.Delete(t.Context(), testutil.Keys(t, cli, pfx)[1])
 				require.NoError(t, err)
 			}
 			require.NoError(t, holder.Unlock(t.Context()))
@@ -316,7 +295,7 @@ func TestExpiredWaiterNeverWins(t *testing.T) {
 				require.ErrorIs(t, err, tc.want)
 			}
 			require.ErrorIs(t, waiter.Err(), rwmutex.ErrNotLocked)
-			require.Empty(t, keys(t, cli, pfx))
+			require.Empty(t, testutil.Keys(t, cli, pfx))
 		})
 	}
 }
@@ -330,7 +309,7 @@ func TestDoneWhenLeaseRevoked(t *testing.T) {
 	require.NoError(t, m.RLock(t.Context()))
 	_, err := cli.Revoke(t.Context(), s.Lease())
 	require.NoError(t, err)
-	waitClosed(t, m.Done(), 10*time.Second, "Done after revoke")
+	testutil.WaitClosed(t, m.Done(), 10*time.Second, "Done after revoke")
 	require.True(t, errors.Is(m.Err(), rwmutex.ErrSessionExpired) || errors.Is(m.Err(), rwmutex.ErrLost), "Err = %v", m.Err())
 	require.Error(t, m.RUnlock(t.Context()), "RUnlock of a lost hold reports the loss")
 	require.ErrorIs(t, m.Lock(t.Context()), rwmutex.ErrSessionExpired, "Lock on an expired session")
@@ -348,7 +327,7 @@ func TestDoneWhenKeyDeleted(t *testing.T) {
 	require.NoError(t, err)
 	_, err = cli.Delete(t.Context(), m.Key())
 	require.NoError(t, err)
-	waitClosed(t, m.Done(), 10*time.Second, "Done after the key was deleted")
+	testutil.WaitClosed(t, m.Done(), 10*time.Second, "Done after the key was deleted")
 	require.ErrorIs(t, m.Err(), rwmutex.ErrLost)
 	resp, err := m.Txn(t.Context()).Then(clientv3.OpPut(pfx+"data", "late")).Commit()
 	require.NoError(t, err)
@@ -367,7 +346,7 @@ func TestDoneWhenCutOff(t *testing.T) {
 	require.NoError(t, m.Lock(t.Context()))
 	es.Member(0).Blackhole()
 	defer es.Member(0).Unblackhole()
-	waitClosed(t, m.Done(), 10*time.Second, "Done after the client was cut off")
+	testutil.WaitClosed(t, m.Done(), 10*time.Second, "Done after the client was cut off")
 	require.ErrorIs(t, m.Err(), rwmutex.ErrLost)
 	ttl, err := es.Client().TimeToLive(t.Context(), s.Lease())
 	require.NoError(t, err)

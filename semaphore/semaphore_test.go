@@ -15,32 +15,10 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// keys returns the keys under prefix in create-revision order.
-func keys(t *testing.T, cli *clientv3.Client, prefix string) []string {
-	t.Helper()
-	resp, err := cli.Get(context.Background(), prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
-	require.NoError(t, err)
-	var out []string
-	for _, kv := range resp.Kvs {
-		out = append(out, string(kv.Key))
-	}
-	return out
-}
-
 // waitKeys waits until n keys are under prefix.
 func waitKeys(t *testing.T, cli *clientv3.Client, prefix string, n int) {
 	t.Helper()
-	require.Eventually(t, func() bool { return len(keys(t, cli, prefix)) == n }, 5*time.Second, 5*time.Millisecond, "want %d keys under %s", n, prefix)
-}
-
-// waitClosed fails the test if ch is not closed within d.
-func waitClosed(t *testing.T, ch <-chan struct{}, d time.Duration, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(d):
-		t.Fatalf("%s: not closed after %v", what, d)
-	}
+	require.Eventually(t, func() bool { return len(testutil.Keys(t, cli, prefix)) == n }, 5*time.Second, 5*time.Millisecond, "want %d keys under %s", n, prefix)
 }
 
 // acquireAsync starts m.Acquire(ctx, n) and returns where its result goes.
@@ -83,11 +61,11 @@ func TestAcquireRelease(t *testing.T) {
 
 	require.ErrorIs(t, m.Err(), semaphore.ErrNotHeld)
 	require.Zero(t, m.Token())
-	waitClosed(t, m.Done(), time.Second, "Done before the first Acquire")
+	testutil.WaitClosed(t, m.Done(), time.Second, "Done before the first Acquire")
 
 	require.NoError(t, m.Acquire(ctx, 2))
 	require.NoError(t, m.Err())
-	require.Equal(t, []string{m.Key()}, keys(t, cli, pfx))
+	require.Equal(t, []string{m.Key()}, testutil.Keys(t, cli, pfx))
 	require.Contains(t, m.Key(), fmt.Sprintf("%ssem/%x_", pfx, int64(s.Lease())), "key starts with the lease id in hex")
 	resp, err := cli.Get(ctx, m.Key())
 	require.NoError(t, err)
@@ -99,9 +77,9 @@ func TestAcquireRelease(t *testing.T) {
 	done := m.Done()
 
 	require.NoError(t, m.Release(ctx))
-	waitClosed(t, done, time.Second, "Done after Release")
+	testutil.WaitClosed(t, done, time.Second, "Done after Release")
 	require.ErrorIs(t, m.Err(), semaphore.ErrNotHeld)
-	require.Empty(t, keys(t, cli, pfx))
+	require.Empty(t, testutil.Keys(t, cli, pfx))
 	require.ErrorIs(t, m.Release(ctx), semaphore.ErrNotHeld, "second Release")
 }
 
@@ -121,7 +99,7 @@ func TestHoldersShareUpToLimit(t *testing.T) {
 	require.NoError(t, a.Acquire(ctx, 1))
 	require.NoError(t, b.Acquire(ctx, 2))
 	require.ErrorIs(t, c.TryAcquire(ctx, 2), semaphore.ErrNoPermits, "1+2+2 > 4")
-	require.Len(t, keys(t, cli, pfx), 2, "a failed TryAcquire leaves no key")
+	require.Len(t, testutil.Keys(t, cli, pfx), 2, "a failed TryAcquire leaves no key")
 	require.NoError(t, c.TryAcquire(ctx, 1), "1+2+1 fits")
 	require.ErrorIs(t, a.TryAcquire(ctx, 1), semaphore.ErrNoPermits, "a handle holds one grant at a time")
 	got := acquireAsync(t, ctx, a, 3) // waits: Acquire on a handle that holds waits for its Release
@@ -196,7 +174,7 @@ func TestLimitMismatch(t *testing.T) {
 	require.NoError(t, three.Acquire(ctx, 3))
 	require.ErrorIs(t, five.Acquire(ctx, 1), semaphore.ErrLimitMismatch, "a holder has limit 3")
 	require.ErrorIs(t, five.TryAcquire(ctx, 1), semaphore.ErrLimitMismatch)
-	require.Equal(t, []string{three.Key()}, keys(t, cli, pfx), "a mismatched request leaves no key")
+	require.Equal(t, []string{three.Key()}, testutil.Keys(t, cli, pfx), "a mismatched request leaves no key")
 
 	// A waiter with the old limit: the new limit is still refused.
 	got := acquireAsync(t, ctx, waiter, 1)
@@ -242,7 +220,7 @@ func TestBadInput(t *testing.T) {
 			require.ErrorIs(t, tt.m.TryAcquire(ctx, tt.n), tt.want, "TryAcquire(%d)", tt.n)
 		})
 	}
-	require.Empty(t, keys(t, cli, pfx))
+	require.Empty(t, testutil.Keys(t, cli, pfx))
 	require.NoError(t, m.Acquire(ctx, 3), "the handle is usable after bad requests")
 	require.NoError(t, m.Release(ctx))
 	require.PanicsWithValue(t, "semaphore: empty name", func() { semaphore.New(s, "", 1) })
@@ -265,7 +243,7 @@ func TestCancelledAcquireLeavesNoKey(t *testing.T) {
 	got := acquireAsync(t, t.Context(), behind, 1)
 	waitKeys(t, cli, pfx, 2)
 	require.ErrorIs(t, waiter.Acquire(ctx, 2), context.DeadlineExceeded)
-	left := keys(t, cli, pfx)
+	left := testutil.Keys(t, cli, pfx)
 	require.Len(t, left, 2, "the cancelled waiter's key is gone")
 	require.Equal(t, holder.Key(), left[0])
 	require.NotContains(t, left[1], fmt.Sprintf("%x_", int64(ws.Lease())), "the key left is the one behind's")
@@ -297,7 +275,7 @@ func TestAcquireCancelledMidRequest(t *testing.T) {
 			continue
 		}
 		require.ErrorIs(t, err, context.DeadlineExceeded)
-		require.Empty(t, keys(t, direct, "/mid/"), "trial %d left a key", i)
+		require.Empty(t, testutil.Keys(t, direct, "/mid/"), "trial %d left a key", i)
 	}
 	es.Member(0).Undelay()
 }
@@ -324,13 +302,13 @@ func TestExpiredWaiterNeverWins(t *testing.T) {
 				_, err := cli.Revoke(t.Context(), ws.Lease())
 				require.NoError(t, err)
 			} else {
-				_, err := cli.Delete(t.Context(), keys(t, cli, pfx)[1])
+				_, err := cli.Delete(t.Context(), testutil.Keys(t, cli, pfx)[1])
 				require.NoError(t, err)
 			}
 			require.NoError(t, holder.Release(t.Context()))
 			require.ErrorIs(t, result(t, got), tc.want)
 			require.ErrorIs(t, waiter.Err(), semaphore.ErrNotHeld)
-			require.Empty(t, keys(t, cli, pfx))
+			require.Empty(t, testutil.Keys(t, cli, pfx))
 		})
 	}
 }
@@ -344,7 +322,7 @@ func TestDoneWhenLeaseRevoked(t *testing.T) {
 	require.NoError(t, m.Acquire(t.Context(), 1))
 	_, err := cli.Revoke(t.Context(), s.Lease())
 	require.NoError(t, err)
-	waitClosed(t, m.Done(), 10*time.Second, "Done after revoke")
+	testutil.WaitClosed(t, m.Done(), 10*time.Second, "Done after revoke")
 	require.True(t, errors.Is(m.Err(), semaphore.ErrSessionExpired) || errors.Is(m.Err(), semaphore.ErrLost), "Err = %v", m.Err())
 	require.Error(t, m.Release(t.Context()), "Release of a lost grant reports the loss")
 	require.ErrorIs(t, m.Acquire(t.Context(), 1), semaphore.ErrSessionExpired, "Acquire on an expired session")
@@ -362,7 +340,7 @@ func TestDoneWhenKeyDeleted(t *testing.T) {
 	require.NoError(t, err)
 	_, err = cli.Delete(t.Context(), m.Key())
 	require.NoError(t, err)
-	waitClosed(t, m.Done(), 10*time.Second, "Done after the key was deleted")
+	testutil.WaitClosed(t, m.Done(), 10*time.Second, "Done after the key was deleted")
 	require.ErrorIs(t, m.Err(), semaphore.ErrLost)
 	resp, err := m.Txn(t.Context()).Then(clientv3.OpPut(pfx+"data", "late")).Commit()
 	require.NoError(t, err)
@@ -381,7 +359,7 @@ func TestDoneWhenCutOff(t *testing.T) {
 	require.NoError(t, m.Acquire(t.Context(), 1))
 	es.Member(0).Blackhole()
 	defer es.Member(0).Unblackhole()
-	waitClosed(t, m.Done(), 10*time.Second, "Done after the client was cut off")
+	testutil.WaitClosed(t, m.Done(), 10*time.Second, "Done after the client was cut off")
 	require.ErrorIs(t, m.Err(), semaphore.ErrLost)
 	ttl, err := es.Client().TimeToLive(t.Context(), s.Lease())
 	require.NoError(t, err)

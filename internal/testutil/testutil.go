@@ -112,3 +112,29 @@ func AssertEmpty(tb testing.TB, cli *clientv3.Client, prefix string) {
 		tb.Errorf("key left behind: %s (lease %x)", kv.Key, kv.Lease)
 	}
 }
+
+// Keys returns the keys under prefix in create-revision order: a line's
+// order, first holder first.
+func Keys(tb testing.TB, cli *clientv3.Client, prefix string) []string {
+	tb.Helper()
+	resp, err := cli.Get(context.Background(), prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
+	if err != nil {
+		tb.Fatalf("Get %q: %v", prefix, err)
+	}
+	var out []string
+	for _, kv := range resp.Kvs {
+		out = append(out, string(kv.Key))
+	}
+	return out
+}
+
+// WaitClosed fails the test if ch is not closed within d. what names the
+// channel in the failure.
+func WaitClosed(tb testing.TB, ch <-chan struct{}, d time.Duration, what string) {
+	tb.Helper()
+	select {
+	case <-ch:
+	case <-time.After(d):
+		tb.Fatalf("%s: not closed after %v", what, d)
+	}
+}
