@@ -32,7 +32,8 @@ func TestL2HolderPause(t *testing.T) { pauseScenario(t, "L2", "mutex", 4, false)
 // TestE1ElectionSingleLeader is E1: as L2 with five candidate processes
 // campaigning in an election, each leadership doing the fenced lock-set
 // step and resigning, while the current leader process is SIGSTOPped past
-// its TTL and, every 5 s, the etcd leader is SIGKILLed and restarted. An
+// its TTL (U(TTL+3, TTL+6) s) and, every 5 s, the etcd leader is SIGKILLed
+// and restarted. An
 // independent Observe stream must see leader revisions that never go back,
 // and Campaign must never return nil without its key.
 func TestE1ElectionSingleLeader(t *testing.T) { pauseScenario(t, "E1", "election", 5, true) }
@@ -108,11 +109,11 @@ func pauseScenario(t *testing.T, scenario, kind string, nHolders int, leaderKill
 	pauses, bit := 0, 0
 	for sleepCtx(ctx, chaos.Uniform(r, 4*time.Second, 8*time.Second)) {
 		// Pause a holder that has just entered its critical section (it
-		// then has its read-sleep-write ahead of it), waiting up to 5 s for
-		// one.
-		target := hs.fresh(300 * time.Millisecond)
-		for i := 0; target < 0 && i < 200 && sleepCtx(ctx, 25*time.Millisecond); i++ {
-			target = hs.fresh(300 * time.Millisecond)
+		// then has its read-sleep-write ahead of it), waiting up to 15 s
+		// for one.
+		target := hs.fresh(500 * time.Millisecond)
+		for i := 0; target < 0 && i < 600 && sleepCtx(ctx, 25*time.Millisecond); i++ {
+			target = hs.fresh(500 * time.Millisecond)
 		}
 		held := target >= 0
 		if !held {
@@ -120,6 +121,12 @@ func pauseScenario(t *testing.T, scenario, kind string, nHolders int, leaderKill
 		}
 		p := procs[target]
 		pause := chaos.Uniform(r, (ttl+1)*time.Second, (ttl+3)*time.Second)
+		if leaderKills {
+			// A new etcd leader extends every lease by its TTL plus an
+			// election timeout: pause longer, or a kill during the pause
+			// keeps the paused holder's lease alive to its end.
+			pause = chaos.Uniform(r, (ttl+3)*time.Second, (ttl+6)*time.Second)
+		}
 		from := rec.Now()
 		p.Stop()
 		time.Sleep(pause)
@@ -128,9 +135,11 @@ func pauseScenario(t *testing.T, scenario, kind string, nHolders int, leaderKill
 		pauses++
 		pauseWindows = append(pauseWindows, window{helper: target, from: from, to: to})
 		rec.Note(fmt.Sprintf("SIGSTOP holder %d for %v", target, pause.Round(time.Millisecond)), from, to)
-		if held && hs.grantedDuring(target, from, to) > 0 {
+		n := hs.grantedDuring(target, from, to)
+		if held && n > 0 {
 			bit++
 		}
+		t.Logf("pause %d: holder %d (in its critical section: %v) stopped %v, %d grants to others meanwhile", pauses, target, held, pause.Round(time.Millisecond), n)
 	}
 	wg.Wait()
 	for _, p := range procs {
@@ -141,6 +150,9 @@ func pauseScenario(t *testing.T, scenario, kind string, nHolders int, leaderKill
 
 	hs.mu.Lock()
 	acquired, failed, lost, stale := hs.acquired, hs.failed, hs.lostHolds, hs.staleRejected
+	if len(hs.failures) > 0 {
+		t.Logf("failed acquisitions by cause: %v", hs.failures)
+	}
 	fAcked, cAcked := hs.fencedAcked, hs.controlAcked
 	var noKey []window
 	for _, w := range hs.noKey {

@@ -128,7 +128,7 @@ func readHolderEnv() (holderEnv, int, error) {
 //
 //	ACQUIRED <tok> <call> <ret>
 //	NOKEY <tok> <call> <ret>   (Acquire returned nil, its key was absent and Done open)
-//	FAILED <call> <ret>
+//	FAILED <call> <ret> <quoted error>
 //	WROTE <tok> <x> <fenced: ok|stale|err|-> <control: ok|err|->
 //	RELEASING <tok>
 //	UNLOCKED <tok> <call> <ret> <ok|lost|err>
@@ -188,7 +188,7 @@ func holderMain() error {
 		call := now()
 		err := m.Acquire(ctx)
 		if err != nil {
-			emit("FAILED", call, now())
+			emit("FAILED", call, now(), strconv.Quote(errText(err)))
 			continue
 		}
 		tok := m.Token()
@@ -235,6 +235,17 @@ func holderMain() error {
 	return nil
 }
 
+// errText shortens an error to its innermost cause, for counting.
+func errText(err error) string {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err.Error()
+		}
+		err = u
+	}
+}
+
 func readSet(ctx context.Context, fc *chaos.FenceClient, tok int64) ([]int, error) {
 	if fc == nil {
 		return nil, nil
@@ -269,7 +280,8 @@ type holders struct {
 	mu                          sync.Mutex        // guards the rest
 	holding                     map[int]time.Time // in the critical section since (ACQUIRED, not yet RELEASING)
 	acquired, failed, lostHolds int
-	noKey                       []window // NOKEY reports: helper, from Acquire's return to the report
+	failures                    map[string]int // FAILED errors by text
+	noKey                       []window       // NOKEY reports: helper, from Acquire's return to the report
 	fencedAcked, controlAcked   []int
 	staleRejected               int
 	grants                      []grant
@@ -327,6 +339,16 @@ func (h *holders) consume(l chaos.Line) {
 		h.noKey = append(h.noKey, window{helper: c, from: at(3), to: h.rec.At(l.At)})
 	case "FAILED":
 		h.failed++
+		if len(f) > 3 {
+			msg, err := strconv.Unquote(strings.Join(f[3:], " "))
+			if err != nil {
+				msg = strings.Join(f[3:], " ")
+			}
+			if h.failures == nil {
+				h.failures = map[string]int{}
+			}
+			h.failures[msg]++
+		}
 		h.rec.Add(c, chaos.MutexOp{Client: c}, chaos.Fail, at(1), at(2), false)
 	case "WROTE":
 		x := int(num(2))
