@@ -18,7 +18,9 @@
 // written for "etcdctl lock", ETCD_LOCK_KEY and ETCD_LOCK_REV. Signals
 // (INT, TERM, HUP, QUIT, USR1, USR2) are forwarded to the child's process
 // group. If the hold is lost, the child's process group gets TERM, then
-// KILL after --kill-grace, and lockctl exits with code 76.
+// KILL after --kill-grace, and lockctl exits with code 76. If lockctl
+// itself is killed, the child gets KILL from the kernel at once (Linux),
+// since nothing would stop it once the lease expired.
 //
 // Exit codes: the child's own code when it ran (128+N if killed by signal
 // N); 75 (--conflict-exit-code) when the hold was not acquired within

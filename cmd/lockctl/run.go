@@ -269,11 +269,11 @@ func runChild(cmd *cobra.Command, o *holdOpts, argv []string, env []string, lost
 	c := exec.Command(argv[0], argv[1:]...)
 	c.Stdin, c.Stdout, c.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
 	c.Env = env
-	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	c.SysProcAttr = childAttr()
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, forwarded...)
 	defer signal.Stop(sigs)
-	if err := c.Start(); err != nil {
+	if err := startChild(c); err != nil {
 		fmt.Fprintf(cmd.ErrOrStderr(), "lockctl: cannot run %s: %v\n", argv[0], err)
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
 			return 127, false

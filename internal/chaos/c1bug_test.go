@@ -15,20 +15,15 @@ import (
 	"github.com/coordkit/coordkit/internal/chaos"
 )
 
-// TestC1KilledLockctlStopsCommand is a regression test for a gap C1 found:
+// TestC1KilledLockctlStopsCommand is the regression test for a gap C1 found
+// (fixed: lockctl sets a parent-death signal on Linux):
 // when lockctl itself is SIGKILLed (OOM killer, kill -9), the command it
 // runs keeps running, unprotected, because it sits in its own process group
 // and nothing tells it that its parent is gone. The lease expires after the
 // TTL and another host's command starts while this one still acts (C1
 // counts these as killedWhoseCommandOverlapped). The command should die with
 // lockctl (on Linux, SysProcAttr.Pdeathsig).
-//
-// It is skipped unless CHAOS_KNOWN_BUGS=1, so that tier 2 stays green
-// until the fix lands.
 func TestC1KilledLockctlStopsCommand(t *testing.T) {
-	if os.Getenv("CHAOS_KNOWN_BUGS") != "1" {
-		t.Skip("bug: a SIGKILLed lockctl leaves its command running (no Pdeathsig); set CHAOS_KNOWN_BUGS=1 to run")
-	}
 	bin := chaos.Binary(t, "github.com/coordkit/coordkit/cmd/lockctl", "lockctl")
 	c := chaos.NewProcCluster(t, 1)
 	pidFile := filepath.Join(t.TempDir(), "pid")
