@@ -17,7 +17,7 @@ import (
 type Mutex struct {
 	s      *concurrency.Session
 	prefix string
-	key    string
+	key    string // this handle's key; replaced after a failed release (guarded by the turn)
 	opts   options
 	h      *waitq.Handle // the current and last hold, and whose turn it is
 }
@@ -71,7 +71,14 @@ func (m *Mutex) TryLock(ctx context.Context) error {
 }
 
 func (m *Mutex) acquire(ctx context.Context, wait bool) error {
+	if m.h.KeyRetired() {
+		m.key = waitq.Key(m.prefix, m.s)
+	}
 	w := waitq.New(m.s, m.prefix, m.key)
+	// The key is this handle's alone and is replaced after a failed
+	// release, so Unlock can be a plain delete: a late one can never hit a
+	// newer hold.
+	w.Unguarded = true
 	err := w.AcquireFirst(ctx, m.opts.value, wait)
 	if errors.Is(err, waitq.ErrWouldWait) {
 		return ErrLocked
@@ -83,9 +90,9 @@ func (m *Mutex) acquire(ctx context.Context, wait bool) error {
 	return nil
 }
 
-// Unlock releases the lock by deleting this hold's key, guarded by its
-// create revision so that a late or repeated Unlock can never delete a newer
-// hold's key. It returns [ErrNotLocked] if the handle holds nothing. The
+// Unlock releases the lock by deleting this hold's key. The key is this
+// handle's alone, and after an Unlock that failed the handle takes a new
+// one, so a late or repeated delete can never remove a newer hold's key. It returns [ErrNotLocked] if the handle holds nothing. The
 // hold ends locally whatever happens: if the delete fails (ctx ended, etcd
 // unreachable) Unlock returns that error and the session deletes the key in
 // the background as soon as etcd answers (or the lease takes it), so others
@@ -137,7 +144,7 @@ func (m *Mutex) Name() string { return m.prefix }
 // exists with its create revision: add it to your own transactions to make
 // them fenced. When the lock is not held, it is a comparison that is never
 // true.
-func (m *Mutex) IsOwner() clientv3.Cmp { return m.h.IsOwner(m.key) }
+func (m *Mutex) IsOwner() clientv3.Cmp { return m.h.IsOwner(m.prefix) }
 
 // Txn starts a transaction that commits its Then branch only while this
 // hold still owns the lock, plus any extra comparisons given. Its response's

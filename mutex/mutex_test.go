@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -484,4 +485,31 @@ func TestKeysLeftByCutOffClientAreCleanedUp(t *testing.T) {
 	}
 	require.NoError(t, other.Lock(t.Context()))
 	require.NoError(t, other.Unlock(t.Context()))
+}
+
+// TestFailedUnlockRetiresKey: after an Unlock whose delete may still be on
+// its way to etcd, the handle's next Lock must use another key, so that the
+// late delete cannot end the new hold.
+func TestFailedUnlockRetiresKey(t *testing.T) {
+	t.Parallel()
+	es := etcdtest.NewServer(t)
+	m := mutex.New(testutil.Session(t, es.ProxyClient(t, 0), 10), "/retire/lock")
+	require.NoError(t, m.Lock(t.Context()))
+	old := m.Key()
+	es.Member(0).Blackhole()
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	require.Error(t, m.Unlock(ctx))
+	cancel()
+	es.Member(0).Unblackhole()
+
+	require.NoError(t, m.Lock(t.Context()))
+	require.NotEqual(t, old, m.Key(), "a key whose delete may arrive late must not be reused")
+	// The old key is deleted (by the late request or the janitor); the new
+	// hold stays.
+	require.Eventually(t, func() bool {
+		return slices.Equal(testutil.Keys(t, es.Client(), "/retire/"), []string{m.Key()})
+	}, 15*time.Second, 20*time.Millisecond)
+	require.NoError(t, m.Err())
+	require.NoError(t, m.Unlock(t.Context()))
+	require.Empty(t, testutil.Keys(t, es.Client(), "/retire/"))
 }

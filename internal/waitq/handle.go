@@ -18,9 +18,10 @@ type Handle struct {
 	turn   chan struct{}
 	closed chan struct{} // always closed: Done before the first hold
 
-	mu   sync.Mutex // guards hold, last
-	hold *Hold      // the current hold, nil when none
-	last *Hold      // the most recent hold, for Done after it ends
+	mu      sync.Mutex // guards hold, last, retired
+	hold    *Hold      // the current hold, nil when none
+	last    *Hold      // the most recent hold, for Done after it ends
+	retired bool       // a release failed: its delete may still arrive late
 }
 
 // NewHandle returns a handle that holds nothing.
@@ -97,9 +98,22 @@ func (h *Handle) Release(ctx context.Context, ended error, match func(*Hold) boo
 	hold.End(ended)
 	h.mu.Lock()
 	h.hold, h.last = nil, hold
+	h.retired = h.retired || err != nil
 	h.mu.Unlock()
 	h.Exit()
 	return true, lost, err
+}
+
+// KeyRetired reports, once, whether a release through the handle failed
+// since the last call. Its delete request may then still reach etcd late,
+// so a handle whose releases are [Waiter.Unguarded] must take a new key
+// before it joins again. Call it with the turn held.
+func (h *Handle) KeyRetired() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.retired
+	h.retired = false
+	return r
 }
 
 // Done returns the current hold's Done channel; with no current hold, the

@@ -57,6 +57,13 @@ type Waiter struct {
 	Tracker *lease.Tracker
 
 	pace *retry.Pacer // spaces out re-checks after a broken watch
+
+	// Unguarded makes Release a plain Delete instead of a Txn guarded by
+	// the create revision, which costs as much as a bare delete. It is safe
+	// only for a primitive that takes a new key after any failed release
+	// ([Handle.KeyRetired]): then a late delete of this key can never hit a
+	// newer hold.
+	Unguarded bool
 }
 
 // New returns a waiter for key under prefix, judged by the session's lease
@@ -278,20 +285,27 @@ func (w *Waiter) cleanup(ctx context.Context, rev int64, del clientv3.Op) error 
 	return nil
 }
 
-// Release deletes a holder's key, guarded by its create revision, with the
-// caller's context, and reports whether the key was still there. If the
+// Release deletes a holder's key, guarded by its create revision (unless
+// Unguarded), with the caller's context, and reports whether the key was still there. If the
 // request fails, the key is handed to the session's janitor (so it does
 // not stay in line for the life of the session) and the error is returned:
 // the hold has ended either way.
 func (w *Waiter) Release(ctx context.Context) (existed bool, err error) {
-	resp, err := w.client().Txn(ctx).If(w.IsOwner()).Then(clientv3.OpDelete(w.Key)).Commit()
-	if err != nil {
-		if !errors.Is(w.Tracker.Err(), errs.SessionExpired) {
-			deferDelete(w.Session, w.Key, w.Rev)
+	if w.Unguarded {
+		var resp *clientv3.DeleteResponse
+		if resp, err = w.client().Delete(ctx, w.Key); err == nil {
+			existed = resp.Deleted > 0
 		}
-		return false, err
+	} else {
+		var resp *clientv3.TxnResponse
+		if resp, err = w.client().Txn(ctx).If(w.IsOwner()).Then(clientv3.OpDelete(w.Key)).Commit(); err == nil {
+			existed = resp.Succeeded
+		}
 	}
-	return resp.Succeeded, nil
+	if err != nil && !errors.Is(w.Tracker.Err(), errs.SessionExpired) {
+		deferDelete(w.Session, w.Key, w.Rev)
+	}
+	return existed, err
 }
 
 func cleanupCtx(ctx context.Context) (context.Context, context.CancelFunc) {
