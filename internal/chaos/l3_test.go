@@ -20,7 +20,7 @@ type holdFunc func(ctx context.Context, s *concurrency.Session, name string) (to
 
 // coordkitHold holds with a coordkit primitive: Done closes on the
 // client's own clock when the lease can no longer be confirmed.
-func coordkitHold(newC func(*concurrency.Session, string) contender) holdFunc {
+func coordkitHold(newC newFunc) holdFunc {
 	return func(ctx context.Context, s *concurrency.Session, name string) (int64, <-chan struct{}, func(context.Context) error, error) {
 		c := newC(s, name)
 		if err := c.Acquire(ctx); err != nil {
@@ -48,54 +48,65 @@ type partitionResult struct {
 	writes   int  // the holder's writes during the trial
 }
 
-// TestL3ClientPartition is L3, for the mutex and the election (a leader
-// and the next candidate): the holder's client is cut off from etcd
-// (both directions, through its own proxy) while a successor waits. The
-// holder writes to a recording fence store every 50 ms until its hold's
-// Done closes, then records the end. With coordkit, Done must close before
-// the successor's first write in every trial: 0 overlaps, 0 late ends. A
-// control with etcd's concurrency.Mutex and Session.Done runs alongside; its
-// overlaps are reported, not judged.
+// TestL3ClientPartition is L3, for every contender kind (the mutex, the
+// election's leader and next candidate, the rwmutex's writer behind a
+// writer, reader behind a writer and writer behind a reader, and the
+// semaphore): the holder's client is cut off from etcd (both directions,
+// through its own proxy) while a successor waits. The holder writes to a
+// recording fence store every 50 ms until its hold's Done closes, then
+// records the end. With coordkit, Done must close before the successor's
+// first write in every trial: 0 overlaps, 0 late ends. A control with
+// etcd's concurrency.Mutex and Session.Done runs alongside; its overlaps are
+// reported, not judged.
 //
-// The plan's 50 trials are scaled to 24 (three rounds of 8 side by side, each
-// trial on its own proxy and lock name, about 4 s a round) to keep tier 1
-// near 90 s; CHAOS_L3_TRIALS raises it.
+// The plan's 50 trials are scaled to 24 for the mutex (three rounds of 8
+// side by side, each trial on its own proxy and lock name, about 4 s a
+// round) and 8 for the election, to keep tier 1 near 75 s; the rows added
+// later run their share of 8 (4 each, 2 for the writer behind a reader)
+// in the third round. CHAOS_L3_TRIALS raises the mutex's count, and the
+// others' with it.
 func TestL3ClientPartition(t *testing.T) {
 	trials := envInt(t, "CHAOS_L3_TRIALS", 24)
-	const parallel, controls, electionTrials = 8, 4, 8
+	const parallel, controls = 8, 4
 	cli := testutil.Client(t, srv)
 	pfx := testutil.Prefix(t, cli)
 
 	var (
-		mu                 sync.Mutex
-		ours, elected, raw []partitionResult
+		mu      sync.Mutex
+		results = map[string][]partitionResult{}
+		k       int
 	)
-	mutexes, elections := primitives[0].new, primitives[1].new
-	run := func(k int, hold holdFunc, succ func(*concurrency.Session, string) contender, out *[]partitionResult) func() {
+	run := func(kind string, hold holdFunc, succ newFunc) func() {
+		k++
+		name := fmt.Sprintf("%s%d/lock", pfx, k)
 		return func() {
-			res, err := partitionTrial(t, cli, fmt.Sprintf("%s%d/lock", pfx, k), hold, succ)
+			res, err := partitionTrial(t, cli, name, hold, succ)
 			if err != nil {
-				t.Errorf("trial %d: %v", k, err)
+				t.Errorf("%s trial %s: %v", kind, name, err)
 				return
 			}
 			mu.Lock()
-			*out = append(*out, res)
+			results[kind] = append(results[kind], res)
 			mu.Unlock()
 		}
 	}
-	for start := 0; start < trials; start += parallel {
+	// The mutex runs in every round; the control joins the first, the
+	// election the second and the later rows the third.
+	extra := map[int][]primitive{1: primitives[1:2], 2: primitives[2:]}
+	rounds := (trials + parallel - 1) / parallel
+	for round := range max(rounds, 3) {
 		var wg sync.WaitGroup
-		for k := start; k < min(start+parallel, trials); k++ {
-			wg.Go(run(k, coordkitHold(mutexes), mutexes, &ours))
+		for range min(parallel, max(0, trials-round*parallel)) {
+			wg.Go(run("mutex", coordkitHold(newMutex), newMutex))
 		}
-		if start == 0 {
-			for k := range controls {
-				wg.Go(run(trials+k, rawHold, mutexes, &raw))
+		if round == 0 {
+			for range controls {
+				wg.Go(run("control", rawHold, newMutex))
 			}
 		}
-		if start == parallel {
-			for k := range electionTrials {
-				wg.Go(run(trials+controls+k, coordkitHold(elections), elections, &elected))
+		for _, p := range extra[round] {
+			for range p.trials(max(parallel, trials/3)) {
+				wg.Go(run(p.name, coordkitHold(p.holds()), p.new))
 			}
 		}
 		wg.Wait()
@@ -112,27 +123,29 @@ func TestL3ClientPartition(t *testing.T) {
 		}
 		return
 	}
-	ebit, eoverlaps, elate, ewrites := sum(elected)
-	chaos.Report(t, "L3 election", "trials", len(elected), "faultBit", ebit, "writes", ewrites, "overlaps", eoverlaps, "lateEnds", elate)
-	if ebit != len(elected) || eoverlaps != 0 || elate != 0 {
-		t.Errorf("election: the partition bit in %d of %d trials; %d overlapping writes, %d late ends", ebit, len(elected), eoverlaps, elate)
+	for _, p := range primitives {
+		rs := results[p.name]
+		bit, overlaps, late, writes := sum(rs)
+		chaos.Report(t, "L3 "+p.name, "trials", len(rs), "faultBit", bit, "writes", writes, "overlaps", overlaps, "lateEnds", late)
+		want := trials
+		if p.name != "mutex" {
+			want = p.trials(max(parallel, trials/3))
+		}
+		chaos.RequireAtLeast(t, p.name+" trials", len(rs), want)
+		if bit != len(rs) {
+			t.Errorf("%s: the partition bit in %d of %d trials (the holder's lease must expire and the successor take over)", p.name, bit, len(rs))
+		}
+		if overlaps != 0 || late != 0 {
+			t.Errorf("%s: coordkit holder acted after its successor began: %d overlapping writes, %d late ends", p.name, overlaps, late)
+		}
 	}
-	bit, overlaps, late, writes := sum(ours)
-	rbit, roverlaps, rlate, _ := sum(raw)
-	chaos.Report(t, "L3 mutex", "trials", len(ours), "faultBit", bit, "writes", writes, "overlaps", overlaps, "lateEnds", late)
-	chaos.Report(t, "L3 control (etcd concurrency.Mutex + Session.Done)", "trials", len(raw), "faultBit", rbit, "overlaps", roverlaps, "lateEnds", rlate)
-	chaos.RequireAtLeast(t, "trials", len(ours), trials)
-	if bit != len(ours) {
-		t.Errorf("the partition bit in %d of %d trials (the holder's lease must expire and the successor take over)", bit, len(ours))
-	}
-	if overlaps != 0 || late != 0 {
-		t.Errorf("coordkit holder acted after its successor began: %d overlapping writes, %d late ends", overlaps, late)
-	}
+	rbit, roverlaps, rlate, _ := sum(results["control"])
+	chaos.Report(t, "L3 control (etcd concurrency.Mutex + Session.Done)", "trials", len(results["control"]), "faultBit", rbit, "overlaps", roverlaps, "lateEnds", rlate)
 }
 
 // partitionTrial runs one L3 trial on name, judged on its own recording
 // store.
-func partitionTrial(t *testing.T, direct *clientv3.Client, name string, hold holdFunc, newC func(*concurrency.Session, string) contender) (partitionResult, error) {
+func partitionTrial(t *testing.T, direct *clientv3.Client, name string, hold holdFunc, newC newFunc) (partitionResult, error) {
 	var res partitionResult
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()

@@ -14,35 +14,46 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
-// TestL7WaiterSessionExpiry is L7, for the mutex and for the election: a
-// waiter's (candidate's) lease is lost while it waits behind a holder
-// (leader) that does not release. Lock (Campaign) must return an error (the
-// lease's loss, not the holder's release, ends the wait: it returns while
-// the holder still holds), and it must never return nil with its own key
-// absent. Two ways to lose the lease: revoke it (20 trials, one after
-// another), or cut the waiter's client off past its TTL (8 trials side by
-// side, each through its own proxy; the plan's 20 are scaled down for
-// tier 1, CHAOS_L7_TRIALS raises both).
+// TestL7WaiterSessionExpiry is L7, for every contender kind: a waiter's
+// (candidate's, reader's behind a writer, ...) lease is lost while it waits
+// behind a holder that does not release. Acquire (Lock, Campaign, RLock,
+// semaphore Acquire) must return an error (the lease's loss, not the
+// holder's release, ends the wait: it returns while the holder still
+// holds), and it must never return nil with its own key absent. Two ways to
+// lose the lease: revoke it (20 trials, one after another), or cut the
+// waiter's client off past its TTL (8 trials side by side, each through its
+// own proxy; the plan's 20 are scaled down for tier 1, CHAOS_L7_TRIALS
+// raises both). The rows added after the mutex and the election run half
+// (a quarter, for the writer behind a reader) of those trials, and the rows
+// run side by side, to keep tier 1 near 75 s. The slowest return after the
+// fault is reported per row, not judged (a shared 2-core machine makes
+// timing assertions flaky).
 func TestL7WaiterSessionExpiry(t *testing.T) {
 	for _, p := range primitives {
-		t.Run(p.name, func(t *testing.T) { waiterExpiry(t, p.new, p.lost, p.expired) })
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			waiterExpiry(t, p)
+		})
 	}
 }
 
-func waiterExpiry(t *testing.T, newC func(*concurrency.Session, string) contender, errLost, errExpired error) {
+func waiterExpiry(t *testing.T, p primitive) {
 	cli := testutil.Client(t, srv)
 	pfx := testutil.Prefix(t, cli)
-	revokes := envInt(t, "CHAOS_L7_TRIALS", 20)
-	partitions := min(revokes, 8)
+	revokes := p.trials(envInt(t, "CHAOS_L7_TRIALS", 20))
+	partitions := min(revokes, p.trials(8))
+	errLost, errExpired := p.lost, p.expired
 
 	var (
 		mu                sync.Mutex
 		returned, nilLock int
 		errsSeen          = map[string]int{}
+		slowest           time.Duration
 	)
 	judge := func(k int, res waiterResult) {
 		mu.Lock()
 		defer mu.Unlock()
+		slowest = max(slowest, res.latency)
 		if res.err == nil {
 			nilLock++
 			t.Errorf("trial %d: Lock returned nil after its lease was lost (own key present: %v)", k, res.keyPresent)
@@ -60,7 +71,7 @@ func waiterExpiry(t *testing.T, newC func(*concurrency.Session, string) contende
 	}
 	t.Run("revoke", func(t *testing.T) {
 		for k := range revokes {
-			res, err := waiterTrial(t, cli, fmt.Sprintf("%srevoke%d/lock", pfx, k), nil, newC)
+			res, err := waiterTrial(t, cli, fmt.Sprintf("%srevoke%d/lock", pfx, k), nil, p)
 			if err != nil {
 				t.Fatalf("trial %d: %v", k, err)
 			}
@@ -72,7 +83,7 @@ func waiterExpiry(t *testing.T, newC func(*concurrency.Session, string) contende
 		for k := range partitions {
 			wg.Go(func() {
 				px := chaos.NewProxy(t, srv.Endpoints()[0])
-				res, err := waiterTrial(t, cli, fmt.Sprintf("%scut%d/lock", pfx, k), px, newC)
+				res, err := waiterTrial(t, cli, fmt.Sprintf("%scut%d/lock", pfx, k), px, p)
 				if err != nil {
 					t.Errorf("trial %d: %v", k, err)
 					return
@@ -82,24 +93,26 @@ func waiterExpiry(t *testing.T, newC func(*concurrency.Session, string) contende
 		}
 		wg.Wait()
 	})
-	chaos.Report(t, "L7 "+t.Name(), "trials", revokes+partitions, "lockReturnedError", returned, "lockReturnedNil", nilLock, "errors", errsSeen)
+	chaos.Report(t, "L7 "+t.Name(), "trials", revokes+partitions, "lockReturnedError", returned, "lockReturnedNil", nilLock, "errors", errsSeen,
+		"slowestReturn", slowest.Round(time.Millisecond))
 	chaos.RequireAtLeast(t, "trials that ended", returned+nilLock, revokes+partitions)
 }
 
 type waiterResult struct {
 	err        error
 	keyPresent bool
+	latency    time.Duration // from the fault to Acquire's return
 }
 
 // waiterTrial queues a waiter behind a holder on name, then loses the
 // waiter's lease: by revoking it when px is nil, or by partitioning px (the
 // waiter's only route to etcd) until Lock returns. The holder releases only
 // after Lock has returned.
-func waiterTrial(t *testing.T, direct *clientv3.Client, name string, px *chaos.Proxy, newC func(*concurrency.Session, string) contender) (waiterResult, error) {
+func waiterTrial(t *testing.T, direct *clientv3.Client, name string, px *chaos.Proxy, p primitive) (waiterResult, error) {
 	var res waiterResult
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	holder := newC(testutil.Session(t, direct, 10), name)
+	holder := p.holds()(testutil.Session(t, direct, 10), name)
 	if err := holder.Acquire(ctx); err != nil {
 		return res, err
 	}
@@ -112,7 +125,7 @@ func waiterTrial(t *testing.T, direct *clientv3.Client, name string, px *chaos.P
 		return res, err
 	}
 	defer ws.Close()
-	waiter := newC(ws, name)
+	waiter := p.new(ws, name)
 	got := make(chan error, 1)
 	go func() { got <- waiter.Acquire(ctx) }()
 	for len(keysUnder(t, direct, name)) < 2 {
@@ -122,6 +135,7 @@ func waiterTrial(t *testing.T, direct *clientv3.Client, name string, px *chaos.P
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+	faulted := time.Now()
 	if px == nil {
 		if _, err := direct.Revoke(ctx, ws.Lease()); err != nil {
 			return res, err
@@ -131,6 +145,7 @@ func waiterTrial(t *testing.T, direct *clientv3.Client, name string, px *chaos.P
 	}
 	select {
 	case res.err = <-got:
+		res.latency = time.Since(faulted)
 	case <-ctx.Done():
 		return res, errors.New("Lock did not return after the waiter's lease was lost")
 	}
