@@ -20,6 +20,7 @@ import (
 	"github.com/coordkit/coordkit/election"
 	"github.com/coordkit/coordkit/internal/chaos"
 	"github.com/coordkit/coordkit/mutex"
+	"github.com/coordkit/coordkit/rwmutex"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
@@ -69,7 +70,7 @@ func runHelper() int {
 
 // holderEnv is the environment a holder process reads its job from.
 type holderEnv struct {
-	Kind      string // "mutex" or "election"
+	Kind      string // "mutex", "election", "rwmutex-read" or "rwmutex-write"
 	Endpoints []string
 	Name      string
 	TTL       int
@@ -181,8 +182,13 @@ func holderMain() error {
 			}
 		}
 		var m contender = mutexContender{mutex.New(s, env.Name, mutex.WithValue(fmt.Sprintf("holder %d", id)))}
-		if env.Kind == "election" {
+		switch env.Kind {
+		case "election":
 			m = electionContender{election.New(s, env.Name)}
+		case "rwmutex-read":
+			m = readerContender{rwmutex.New(s, env.Name, rwmutex.WithValue(fmt.Sprintf("reader %d", id)))}
+		case "rwmutex-write":
+			m = writerContender{rwmutex.New(s, env.Name, rwmutex.WithValue(fmt.Sprintf("writer %d", id)))}
 		}
 		call := now()
 		err := m.Acquire(ctx)
