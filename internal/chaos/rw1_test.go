@@ -22,8 +22,8 @@ import (
 // for U(0, 1 s); writers do the lock-set step (read the set, sleep U(0,
 // 2 s), write it back with one more element) on an enforcing fence store
 // with their token, and on a recording one (the unfenced control). Every
-// ~6 s a holder that has just entered its critical section (a writer if
-// one does within 10 s) is SIGSTOPped for U(TTL+3, TTL+6) s, while the etcd
+// 2–5 s after the last pause, a holder that has just entered its critical
+// section (a writer if one does within 15 s) is SIGSTOPped for U(TTL+3, TTL+6) s, while the etcd
 // leader is SIGKILLed and restarted every 5 s.
 //
 // Judged by replaying the lock's etcd history at every revision
@@ -83,9 +83,11 @@ func TestRW1RWMutex(t *testing.T) {
 		return -1
 	}
 	pauses, writerPauses, bit := 0, 0, 0
-	for sleepCtx(ctx, chaos.Uniform(r, 4*time.Second, 8*time.Second)) {
+	for sleepCtx(ctx, chaos.Uniform(r, 2*time.Second, 5*time.Second)) {
+		// Writers hold less often than readers: wait up to 15 s for one,
+		// then up to 5 s for any holder.
 		target := freshHolder(true)
-		for i := 0; target < 0 && i < 400 && sleepCtx(ctx, 25*time.Millisecond); i++ {
+		for i := 0; target < 0 && i < 600 && sleepCtx(ctx, 25*time.Millisecond); i++ {
 			target = freshHolder(true)
 		}
 		for i := 0; target < 0 && i < 200 && sleepCtx(ctx, 25*time.Millisecond); i++ {
@@ -195,8 +197,10 @@ func TestRW1RWMutex(t *testing.T) {
 		"fencedAcked", len(fAcked), "fencedLost", len(fLost), "controlAcked", len(cAcked), "controlLost", len(cLost),
 		"controlOverlaps", len(cOverlaps), "acquiredWithoutKey", noKey)
 
-	chaos.RequireAtLeast(t, "reader acquisitions", readerAcq, int(d.Seconds()))
-	chaos.RequireAtLeast(t, "writer acquisitions", writerAcq, int(d.Seconds()/6))
+	// A 30 s run makes about 35 reader and 7 writer acquisitions: the leader
+	// kills end many holds and waits (TTL 2 s).
+	chaos.RequireAtLeast(t, "reader acquisitions", readerAcq, int(d.Seconds()/2))
+	chaos.RequireAtLeast(t, "writer acquisitions", writerAcq, int(d.Seconds()/10))
 	chaos.RequireAtLeast(t, "revisions replayed", revs, int(d.Seconds()))
 	chaos.RequireAtLeast(t, "leader kills", kills, 1)
 	chaos.RequireBit(t, "writer paused past its TTL while another took over", bit)

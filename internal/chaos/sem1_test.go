@@ -1,0 +1,399 @@
+//go:build chaos
+
+package chaos_test
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coordkit/coordkit/internal/chaos"
+	"github.com/coordkit/coordkit/internal/testutil"
+	"github.com/coordkit/coordkit/semaphore"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// TestSEM1Semaphore is SEM1: ten clients, each through its own proxy to one
+// of a 3-process etcd cluster, take one permit of a semaphore of 3 (TTL
+// 2 s). A grant claims one of three slots in etcd (a key on the grant's
+// lease, put in a transaction guarded by the grant), then for U(1 s, 4 s)
+// adds elements to that slot's enforcing fence store with its token, every
+// 200 ms, and for 4 s more once Done has closed: as a holder that does not
+// check in time would. Every ~6 s a client that has just been granted is cut off from
+// etcd (both directions) for U(TTL+3, TTL+5) s, while the etcd leader is
+// SIGKILLed and restarted every 5 s.
+//
+// Judged by replaying the semaphore's etcd history at every revision
+// (C-ETCD-REPLAY): the keys present whose grant had been confirmed (by a
+// read after Acquire returned, at or before that revision) never weigh more
+// than 3, and every grant a client received is one the first-come
+// first-served rule admitted at some revision. A
+// granted client must always find a free slot. The slot stores accept 0
+// stale writes and lose 0 acknowledged adds. Guards: enough grants and
+// revisions, and the partition bit (a cut-off holder's permit went to
+// another client, and its writes were rejected as stale).
+func TestSEM1Semaphore(t *testing.T) {
+	const ttl, limit, clients, slots = 2, 3, 10, 3
+	d := runDuration(t)
+	c := chaos.NewProcCluster(t, 3)
+	rec := chaos.NewRecorder()
+	r := chaos.Rand(t)
+	name := "/chaos/sem1/sem"
+	slotKey := func(i int) string { return fmt.Sprintf("/chaos/sem1/slot/%d", i) }
+	var stores []*chaos.FenceStore
+	for range slots {
+		stores = append(stores, chaos.NewFenceStore(t, chaos.Enforcing))
+	}
+
+	first, err := c.Client().Get(t.Context(), "chaos-start")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu                                   sync.Mutex // guards the rest of this block
+		holding                              = map[int]time.Time{}
+		grants                               []grant
+		failed, noSlot, lostHolds            int
+		acked                                = make([][]int, slots)
+		staleRejected, writesAfterDone, errs int
+		failures                             = map[string]int{}
+		grantedBy                            = map[int64]int64{} // token → a revision after its grant
+	)
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	defer cancel()
+	var (
+		wg      sync.WaitGroup
+		proxies []*chaos.Proxy
+	)
+	for k := range clients {
+		px := chaos.NewProxy(t, c.Endpoint(k%c.Size()))
+		proxies = append(proxies, px)
+		cli := px.Client(t)
+		cr := rand.New(rand.NewPCG(r.Uint64(), r.Uint64()))
+		var fcs []*chaos.FenceClient
+		for _, st := range stores {
+			fc := chaos.NewFenceClient(st.URL(), k)
+			defer fc.Close()
+			fcs = append(fcs, fc)
+		}
+		wg.Go(func() {
+			var s *concurrency.Session
+			defer func() {
+				if s != nil {
+					s.Close()
+				}
+			}()
+			for seq := 0; ctx.Err() == nil; seq++ {
+				if s != nil {
+					select {
+					case <-s.Done():
+						s.Close()
+						s = nil
+					default:
+					}
+				}
+				if s == nil {
+					var err error
+					if s, err = concurrency.NewSession(cli, concurrency.WithTTL(ttl)); err != nil {
+						s = nil
+						sleepCtx(ctx, 100*time.Millisecond)
+						continue
+					}
+				}
+				sem := semaphore.New(s, name, limit, semaphore.WithValue(fmt.Sprintf("client %d", k)))
+				actx, acancel := context.WithTimeout(ctx, 20*time.Second)
+				err := sem.Acquire(actx, 1)
+				acancel()
+				if err != nil {
+					mu.Lock()
+					failed++
+					failures[errText(err)]++
+					mu.Unlock()
+					continue
+				}
+				tok := sem.Token()
+				at := rec.Now()
+				// A revision by which the grant had certainly been made: the
+				// replay counts the key as held from there on.
+				gctx, gcancel := context.WithTimeout(ctx, 5*time.Second)
+				resp, gerr := cli.Get(gctx, sem.Key(), clientv3.WithCountOnly())
+				gcancel()
+				mu.Lock()
+				holding[k] = time.Now()
+				grants = append(grants, grant{helper: k, tok: tok, at: at})
+				if gerr == nil {
+					grantedBy[tok] = resp.Header.Revision
+				}
+				mu.Unlock()
+
+				slot, serr := claimSlot(ctx, sem, s, slotKey, slots, tok)
+				switch {
+				case serr == nil:
+					x := k*1_000_000 + seq
+					stale, late, wrote, werr := slotWrites(ctx, fcs[slot], tok, x, sem.Done(), chaos.Uniform(cr, time.Second, 4*time.Second))
+					mu.Lock()
+					acked[slot] = append(acked[slot], wrote...)
+					staleRejected += stale
+					writesAfterDone += late
+					errs += werr
+					mu.Unlock()
+				case errors.Is(serr, errNoSlot):
+					mu.Lock()
+					noSlot++
+					mu.Unlock()
+					t.Errorf("client %d token %d: granted, but all %d slots are taken by live grants", k, tok, slots)
+				}
+				if slot >= 0 && !freeSlot(ctx, cli, slotKey(slot), tok) {
+					// The slot key would outlive the grant on a session that
+					// lives on: end the session, which takes the key with it.
+					s.Close()
+				}
+				rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				rerr := sem.Release(rctx)
+				rcancel()
+				mu.Lock()
+				delete(holding, k)
+				if errors.Is(rerr, semaphore.ErrLost) || errors.Is(rerr, semaphore.ErrSessionExpired) {
+					lostHolds++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	var kills int
+	wg.Go(func() { kills = leaderNemesis(ctx, t, c, rec, false) })
+
+	fresh := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		for k, since := range holding {
+			if time.Since(since) < 500*time.Millisecond {
+				return k
+			}
+		}
+		return -1
+	}
+	partitions, bit := 0, 0
+	for sleepCtx(ctx, chaos.Uniform(r, 4*time.Second, 8*time.Second)) {
+		target := fresh()
+		for i := 0; target < 0 && i < 400 && sleepCtx(ctx, 25*time.Millisecond); i++ {
+			target = fresh()
+		}
+		held := target >= 0
+		if !held {
+			target = r.IntN(clients)
+		}
+		cut := chaos.Uniform(r, (ttl+3)*time.Second, (ttl+5)*time.Second)
+		from := rec.Now()
+		proxies[target].Partition()
+		time.Sleep(cut)
+		proxies[target].Heal()
+		to := rec.Now()
+		partitions++
+		rec.Note(fmt.Sprintf("partition client %d for %v", target, cut.Round(time.Millisecond)), from, to)
+		mu.Lock()
+		n := 0
+		for _, g := range grants {
+			if g.helper != target && g.at >= from && g.at <= to {
+				n++
+			}
+		}
+		mu.Unlock()
+		if held && n > 0 {
+			bit++
+		}
+		t.Logf("partition %d: client %d (just granted: %v) cut off %v, %d grants to others meanwhile", partitions, target, held, cut.Round(time.Millisecond), n)
+	}
+	wg.Wait()
+
+	hctx, hcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer hcancel()
+	if err := c.WaitHealthy(hctx); err != nil {
+		t.Fatal(err)
+	}
+	last, err := c.Client().Get(hctx, "chaos-end")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	pfx := name + "/"
+	var (
+		overGranted, maxHeld int
+		admitted             = map[int64]bool{}
+	)
+	revs := testutil.Replay(t, c.Client(), pfx, first.Header.Revision, last.Header.Revision, func(rev int64, keys map[string]*mvccpb.KeyValue) {
+		kvs := slices.SortedFunc(func(yield func(*mvccpb.KeyValue) bool) {
+			for _, kv := range keys {
+				if !yield(kv) {
+					return
+				}
+			}
+		}, func(a, b *mvccpb.KeyValue) int { return cmp.Compare(a.CreateRevision, b.CreateRevision) })
+		held, sum := 0, 0
+		for _, kv := range kvs {
+			w := semWeightOf(kv)
+			if g, ok := grantedBy[kv.CreateRevision]; ok && g <= rev {
+				held += w
+			}
+			if sum+w > limit {
+				sum = limit + 1 // first come, first served: nobody behind is admitted
+				continue
+			}
+			sum += w
+			admitted[kv.CreateRevision] = true
+		}
+		maxHeld = max(maxHeld, held)
+		if held > limit {
+			overGranted++
+			t.Errorf("revision %d: granted keys present weigh %d > %d", rev, held, limit)
+		}
+	})
+	var ungranted []int64
+	for _, g := range grants {
+		if !admitted[g.tok] {
+			ungranted = append(ungranted, g.tok)
+		}
+	}
+	var staleAccepted, lost int
+	for i, st := range stores {
+		staleAccepted += len(chaos.StaleAccepted(st.Log()))
+		lost += len(chaos.LostAdds(acked[i], st.Set()))
+	}
+	if len(failures) > 0 {
+		t.Logf("failed acquisitions by cause: %v", failures)
+	}
+	chaos.Report(t, "SEM1", "duration", d, "grants", len(grants), "failedAcquires", failed, "holdsLost", lostHolds,
+		"partitions", partitions, "partitionsWhereAnotherWasGranted", bit, "leaderKills", kills,
+		"revisionsReplayed", revs, "maxPermitsHeld", maxHeld, "revisionsOverLimit", overGranted,
+		"grantsNotAdmitted", len(ungranted), "noFreeSlot", noSlot, "slotWritesAfterDone", writesAfterDone,
+		"fencedStaleRejected", staleRejected, "fencedStaleAccepted", staleAccepted, "fencedLost", lost, "writeErrors", errs)
+
+	// A 30 s run makes about 20 grants: holds last 1–4 s, and the leader
+	// kills end many holds and waits (TTL 2 s).
+	chaos.RequireAtLeast(t, "grants", len(grants), int(d.Seconds()/3))
+	chaos.RequireAtLeast(t, "revisions replayed", revs, int(d.Seconds()))
+	chaos.RequireAtLeast(t, "leader kills", kills, 1)
+	chaos.RequireBit(t, "cut-off holder's permit granted to another", bit)
+	chaos.RequireBit(t, "stale slot write attempted (rejected)", staleRejected)
+	if len(ungranted) != 0 {
+		t.Errorf("%d grants the first-come first-served rule never admitted: %v", len(ungranted), ungranted)
+	}
+	if staleAccepted != 0 || lost != 0 {
+		t.Errorf("slot stores accepted %d stale operations and lost %d acknowledged adds", staleAccepted, lost)
+	}
+}
+
+// errNoSlot says every slot was taken by a live grant: more grants than
+// permits.
+var errNoSlot = errors.New("no free slot")
+
+// claimSlot claims the first free slot for the grant tok, in a transaction
+// guarded by the grant, with the slot's key on the grant's lease (so that
+// it goes when the grant's key does). It returns the slot, or -1 and
+// errNoSlot if the grant still holds and every slot is taken, or another
+// error if the grant is gone or etcd could not be reached.
+func claimSlot(ctx context.Context, sem *semaphore.Semaphore, s *concurrency.Session, slotKey func(int) string, slots int, tok int64) (int, error) {
+	for i := range slots {
+		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		resp, err := sem.Txn(tctx, clientv3.Compare(clientv3.CreateRevision(slotKey(i)), "=", 0)).
+			Then(clientv3.OpPut(slotKey(i), strconv.FormatInt(tok, 10), clientv3.WithLease(s.Lease()))).Commit()
+		cancel()
+		if err != nil {
+			return -1, err
+		}
+		if resp.Succeeded {
+			return i, nil
+		}
+	}
+	// Was the guard false because the grant is gone?
+	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := sem.Txn(tctx).Commit()
+	if err != nil {
+		return -1, err
+	}
+	if !resp.Succeeded {
+		return -1, semaphore.ErrLost
+	}
+	return -1, errNoSlot
+}
+
+// freeSlot deletes the slot key if it is still tok's, retrying through
+// leader changes for up to 20 s, and reports whether it succeeded.
+func freeSlot(ctx context.Context, cli *clientv3.Client, key string, tok int64) bool {
+	end := time.Now().Add(20 * time.Second)
+	for time.Now().Before(end) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_, err := cli.Txn(rctx).If(clientv3.Compare(clientv3.Value(key), "=", strconv.FormatInt(tok, 10))).
+			Then(clientv3.OpDelete(key)).Commit()
+		cancel()
+		if err == nil {
+			return true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return false
+}
+
+// slotWrites adds elements to a slot's fence store with tok every 200 ms for
+// hold, and for 4 s more once done has closed: a holder that does not
+// notice its loss in time. It returns the writes rejected as
+// stale, those made after done closed, the acknowledged elements, and the
+// other errors.
+func slotWrites(ctx context.Context, fc *chaos.FenceClient, tok int64, x int, done <-chan struct{}, hold time.Duration) (stale, late int, acked []int, errs int) {
+	end, lost := time.Now().Add(hold), false
+	for i := 0; time.Now().Before(end) && ctx.Err() == nil; i++ {
+		select {
+		case <-done:
+			late++
+			if !lost {
+				// A holder that has not noticed its loss carries on for
+				// another 4 s, long enough for a successor to claim its
+				// slot and write.
+				lost, end = true, time.Now().Add(4*time.Second)
+			}
+		default:
+		}
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		v := x*100 + i
+		set, err := fc.Read(wctx, tok)
+		if err == nil {
+			err = fc.Write(wctx, tok, append(slices.Clone(set), v))
+		}
+		cancel()
+		switch {
+		case err == nil:
+			acked = append(acked, v)
+		case errors.Is(err, chaos.ErrStale):
+			stale++
+		default:
+			errs++
+		}
+		sleepCtx(ctx, 200*time.Millisecond)
+	}
+	return stale, late, acked, errs
+}
+
+// semWeightOf reads the weight from a semaphore key's JSON value; a key
+// that is not a participant's counts as holding every permit.
+func semWeightOf(kv *mvccpb.KeyValue) int {
+	var v struct {
+		Weight int `json:"weight"`
+	}
+	if err := json.Unmarshal(kv.Value, &v); err != nil || v.Weight < 1 {
+		return 1 << 20
+	}
+	return v.Weight
+}
