@@ -56,6 +56,12 @@ func runHelper() int {
 			return 1
 		}
 		return 0
+	case "participant":
+		if err := participantMain(); err != nil {
+			fmt.Fprintln(os.Stderr, "participant:", err)
+			return 1
+		}
+		return 0
 	case "child":
 		if err := childMain(); err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)
