@@ -22,6 +22,11 @@ import (
 // answers again, or the key goes with the session's lease.
 const CleanupTimeout = 2 * time.Second
 
+// lostCleanupTimeout bounds cleanup once the lease is judged lost, when
+// etcd is likely out of reach and the caller should learn of the loss
+// without delay; the janitor finishes the job.
+const lostCleanupTimeout = 500 * time.Millisecond
+
 // Prefix normalises a primitive's name into its key prefix: the name with
 // exactly one trailing slash. It panics on an empty name.
 func Prefix(pkg, name string) string {
@@ -264,15 +269,17 @@ func (w *Waiter) Abandon(ctx context.Context) error {
 }
 
 func (w *Waiter) cleanup(ctx context.Context, rev int64, del clientv3.Op) error {
+	timeout := CleanupTimeout
 	switch lerr := w.Tracker.Err(); {
 	case errors.Is(lerr, errs.SessionExpired):
 		return nil // the key went with the lease
 	case lerr != nil:
-		// Cut off: waiting for the network would only delay the caller.
-		deferDelete(w.Session, w.Key, rev)
-		return nil
+		// The lease could not be confirmed in time: etcd may be out of
+		// reach, or only slow to answer. Send the delete (a slow etcd
+		// applies it at once) but do not wait long for the answer.
+		timeout = lostCleanupTimeout
 	}
-	ctx, cancel := cleanupCtx(ctx)
+	ctx, cancel := cleanupCtx(ctx, timeout)
 	defer cancel()
 	txn := w.client().Txn(ctx)
 	if rev != 0 {
@@ -308,9 +315,9 @@ func (w *Waiter) Release(ctx context.Context) (existed bool, err error) {
 	return existed, err
 }
 
-func cleanupCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+func cleanupCtx(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
 	if ctx.Err() == nil {
-		return context.WithTimeout(ctx, CleanupTimeout)
+		return context.WithTimeout(ctx, timeout)
 	}
-	return context.WithTimeout(context.WithoutCancel(ctx), CleanupTimeout)
+	return context.WithTimeout(context.WithoutCancel(ctx), timeout)
 }
