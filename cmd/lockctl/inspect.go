@@ -73,6 +73,27 @@ func entries(ctx context.Context, cli *clientv3.Client, prefix string) ([]entry,
 	return out, nil
 }
 
+// withEntries connects, reads name's entries within the command timeout
+// and hands them to f, with the context and client it used.
+func withEntries(cmd *cobra.Command, cfg *config, name string, f func(context.Context, *clientv3.Client, []entry) error) error {
+	prefix, err := cfg.name(name)
+	if err != nil {
+		return err
+	}
+	cli, err := cfg.connect(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(cmd.Context(), cfg.commandTimeout)
+	defer cancel()
+	es, err := entries(ctx, cli, strings.TrimSuffix(prefix, "/")+"/")
+	if err != nil {
+		return unavailable(cfg.endpoints, err)
+	}
+	return f(ctx, cli, es)
+}
+
 type outputFlag struct{ format string }
 
 func (o *outputFlag) flags(cmd *cobra.Command) {
@@ -99,22 +120,9 @@ lease, fencing token, and the host, pid and command of the lockctl that wrote it
 			if err := out.validate(); err != nil {
 				return err
 			}
-			name, err := cfg.name(args[0])
-			if err != nil {
-				return err
-			}
-			cli, err := cfg.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), cfg.commandTimeout)
-			defer cancel()
-			es, err := entries(ctx, cli, strings.TrimSuffix(name, "/")+"/")
-			if err != nil {
-				return unavailable(cfg.endpoints, err)
-			}
-			return printEntries(cmd.OutOrStdout(), out.format, es)
+			return withEntries(cmd, cfg, args[0], func(_ context.Context, _ *clientv3.Client, es []entry) error {
+				return printEntries(cmd.OutOrStdout(), out.format, es)
+			})
 		},
 	}
 	out.flags(cmd)
@@ -225,44 +233,34 @@ Use it only for a holder that is stuck; it asks for confirmation unless --yes.`,
 			if !force {
 				return usagef("release breaks someone else's hold: add --force if you mean it")
 			}
-			name, err := cfg.name(args[0])
-			if err != nil {
-				return err
-			}
-			cli, err := cfg.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), cfg.commandTimeout)
-			defer cancel()
-			es, err := entries(ctx, cli, strings.TrimSuffix(name, "/")+"/")
-			if err != nil {
-				return unavailable(cfg.endpoints, err)
-			}
-			if len(es) == 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s is free: nothing to release\n", args[0])
-				return nil
-			}
-			h := es[0]
-			if !yes {
-				fmt.Fprintf(cmd.OutOrStdout(), "Revoke lease %s of %s (token %d)? [y/N] ", h.Lease, h.Key, h.Token)
-				line, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
-				if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-					return usagef("not confirmed: nothing done")
+			return withEntries(cmd, cfg, args[0], func(_ context.Context, cli *clientv3.Client, es []entry) error {
+				if len(es) == 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s is free: nothing to release\n", args[0])
+					return nil
 				}
-			}
-			var id int64
-			fmt.Sscanf(h.Lease, "%x", &id)
-			if id == 0 {
-				if _, err := cli.Delete(ctx, h.Key); err != nil {
+				h := es[0]
+				if !yes {
+					fmt.Fprintf(cmd.OutOrStdout(), "Revoke lease %s of %s (token %d)? [y/N] ", h.Lease, h.Key, h.Token)
+					line, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+					if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+						return usagef("not confirmed: nothing done")
+					}
+				}
+				// A fresh timeout: a person may have taken a while to answer.
+				ctx, cancel := context.WithTimeout(cmd.Context(), cfg.commandTimeout)
+				defer cancel()
+				var id int64
+				fmt.Sscanf(h.Lease, "%x", &id)
+				if id == 0 {
+					if _, err := cli.Delete(ctx, h.Key); err != nil {
+						return unavailable(cfg.endpoints, err)
+					}
+				} else if _, err := cli.Revoke(ctx, clientv3.LeaseID(id)); err != nil {
 					return unavailable(cfg.endpoints, err)
 				}
-			} else if _, err := cli.Revoke(ctx, clientv3.LeaseID(id)); err != nil {
-				return unavailable(cfg.endpoints, err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "released %s (token %d)\n", h.Key, h.Token)
-			return nil
+				fmt.Fprintf(cmd.OutOrStdout(), "released %s (token %d)\n", h.Key, h.Token)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "really break the hold")
