@@ -513,3 +513,30 @@ func TestFailedUnlockRetiresKey(t *testing.T) {
 	require.NoError(t, m.Unlock(t.Context()))
 	require.Empty(t, testutil.Keys(t, es.Client(), "/retire/"))
 }
+
+// TestConcurrentUnlock: two Unlocks of one hold race; exactly one
+// releases, the other gets ErrNotLocked, and the handle's turn is given
+// back exactly once.
+func TestConcurrentUnlock(t *testing.T) {
+	t.Parallel()
+	cli := testutil.Client(t, srv)
+	pfx := testutil.Prefix(t, cli)
+	m := mutex.New(testutil.Session(t, cli, 10), pfx+"lock")
+	for range 20 {
+		require.NoError(t, m.Lock(t.Context()))
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() { errs <- m.Unlock(t.Context()) }()
+		}
+		e1, e2 := <-errs, <-errs
+		if (e1 == nil) == (e2 == nil) {
+			t.Fatalf("Unlock, Unlock = %v, %v: want exactly one nil", e1, e2)
+		}
+		require.True(t, errors.Is(e1, mutex.ErrNotLocked) || errors.Is(e2, mutex.ErrNotLocked))
+	}
+	// The turn was given back once per hold: the handle locks again, and
+	// while it holds, another goroutine's TryLock through it is refused.
+	require.NoError(t, m.Lock(t.Context()))
+	require.ErrorIs(t, m.TryLock(t.Context()), mutex.ErrLocked)
+	require.NoError(t, m.Unlock(t.Context()))
+}

@@ -81,12 +81,17 @@ func (h *Handle) Current() *Hold {
 // the hold had ended before this call, if it had, including a key found
 // already gone; err is the delete's error.
 func (h *Handle) Release(ctx context.Context, ended error, match func(*Hold) bool) (ok bool, lost, err error) {
+	// Claim the hold before touching etcd: of two concurrent releases only
+	// one may delete the key and give the turn back, or the second could
+	// delete, and take the turn of, a hold taken in between.
 	h.mu.Lock()
 	hold := h.hold
-	h.mu.Unlock()
 	if hold == nil || (match != nil && !match(hold)) {
+		h.mu.Unlock()
 		return false, nil, nil
 	}
+	h.hold, h.last = nil, hold
+	h.mu.Unlock()
 	lost = hold.Err()
 	existed, err := hold.W.Release(ctx)
 	if err == nil && !existed && lost == nil {
@@ -97,7 +102,6 @@ func (h *Handle) Release(ctx context.Context, ended error, match func(*Hold) boo
 	}
 	hold.End(ended)
 	h.mu.Lock()
-	h.hold, h.last = nil, hold
 	h.retired = h.retired || err != nil
 	h.mu.Unlock()
 	h.Exit()

@@ -120,5 +120,10 @@ func (h *Hold) monitor(ctx context.Context) {
 		if context.Cause(ctx) == context.Canceled && ctx.Err() != nil {
 			return // stopped by End
 		}
+		// A transient failure: without a pause the watch from readRev would
+		// replay the same event and the loop would hammer etcd.
+		if h.W.pause(ctx) != nil && ctx.Err() != nil {
+			return
+		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
@@ -28,7 +27,7 @@ type janitor struct {
 	// mu guards pending. It is held during each delete, so that a Join of
 	// the same key (which calls forget) waits for a delete under way.
 	mu      sync.Mutex
-	pending map[string]int64 // key → create revision to guard by; 0: none
+	pending map[string]int64 // key → create revision to guard by; 0: read it first
 }
 
 var janitors = struct {
@@ -41,7 +40,7 @@ var janitors = struct {
 const janitorAttempt = 2 * time.Second
 
 // deferDelete has the session's janitor delete key, guarded by its create
-// revision rev unless rev is 0.
+// revision rev (read first when rev is 0).
 func deferDelete(s *concurrency.Session, key string, rev int64) {
 	janitors.Lock()
 	defer janitors.Unlock()
@@ -121,11 +120,7 @@ func (j *janitor) sweep() bool {
 	defer j.mu.Unlock()
 	for key, rev := range j.pending {
 		ctx, cancel := context.WithTimeout(j.s.Client().Ctx(), janitorAttempt)
-		txn := j.s.Client().Txn(ctx)
-		if rev != 0 {
-			txn = txn.If(clientv3.Compare(clientv3.CreateRevision(key), "=", rev))
-		}
-		_, err := txn.Then(clientv3.OpDelete(key)).Commit()
+		err := deleteIncarnation(ctx, j.s.Client(), key, rev)
 		cancel()
 		if err == nil {
 			delete(j.pending, key)

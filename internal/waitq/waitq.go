@@ -259,11 +259,12 @@ func (w *Waiter) Leave(ctx context.Context) error {
 	return w.cleanup(ctx, w.Rev, clientv3.OpDelete(w.Key))
 }
 
-// Abandon deletes the waiter's key whatever its revision: for a Join whose
-// outcome is unknown (its context ended mid-flight), where Rev was never
-// learnt. Safe because a key belongs to one waiter, which is not joining
-// again concurrently; a later Join of the same key first takes it back from
-// the janitor.
+// Abandon deletes the waiter's key for a Join whose outcome is unknown (its
+// context ended mid-flight), where Rev was never learnt. It reads the key's
+// create revision first and deletes only that incarnation, so that a delete
+// reaching etcd late can never remove the key of a later Join of the same
+// handle: the read is answered before Abandon returns, hence before any
+// later Join, and a later Join first takes the key back from the janitor.
 func (w *Waiter) Abandon(ctx context.Context) error {
 	return w.cleanup(ctx, 0, clientv3.OpDelete(w.Key))
 }
@@ -281,15 +282,30 @@ func (w *Waiter) cleanup(ctx context.Context, rev int64, del clientv3.Op) error 
 	}
 	ctx, cancel := cleanupCtx(ctx, timeout)
 	defer cancel()
-	txn := w.client().Txn(ctx)
-	if rev != 0 {
-		txn = txn.If(clientv3.Compare(clientv3.CreateRevision(w.Key), "=", rev))
-	}
-	if _, err := txn.Then(del).Commit(); err != nil {
+	if err := deleteIncarnation(ctx, w.client(), w.Key, rev); err != nil {
 		deferDelete(w.Session, w.Key, rev)
 		return err
 	}
 	return nil
+}
+
+// deleteIncarnation deletes key if its create revision is rev. With rev 0
+// (unknown), it first reads the key's create revision and deletes that
+// incarnation: never an unguarded delete, which could arrive late and hit
+// a newer key of the same name.
+func deleteIncarnation(ctx context.Context, cli *clientv3.Client, key string, rev int64) error {
+	if rev == 0 {
+		resp, err := cli.Get(ctx, key, clientv3.WithKeysOnly())
+		if err != nil {
+			return err
+		}
+		if len(resp.Kvs) == 0 {
+			return nil
+		}
+		rev = resp.Kvs[0].CreateRevision
+	}
+	_, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", rev)).Then(clientv3.OpDelete(key)).Commit()
+	return err
 }
 
 // Release deletes a holder's key, guarded by its create revision (unless
