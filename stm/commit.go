@@ -16,6 +16,10 @@ type commit struct {
 	reads    []rangeSpec // run in the Txn's else branch
 	readOnly bool        // nothing to send: the reads are the result
 	rev      int64       // for readOnly: the revision the reads saw
+	// guarded is true when every written key is compared, so that sending
+	// the commit again after an unknown outcome cannot apply it twice: if
+	// the first sending took effect, the compares of the second fail.
+	guarded bool
 }
 
 func (t *tx) commit() commit {
@@ -65,6 +69,12 @@ func (t *tx) commit() commit {
 			if _, ok := seen[k]; !ok {
 				c.cmps = append(c.cmps, clientv3.Compare(clientv3.ModRevision(k), "<", t.rev+1))
 			}
+		}
+	}
+	c.guarded = true
+	for _, k := range keys {
+		if _, ok := seen[k]; !ok && (t.iso != SerializableSnapshot || t.rev == 0) {
+			c.guarded = false
 		}
 	}
 	for _, k := range t.prefetch {

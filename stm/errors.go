@@ -17,9 +17,11 @@ var ErrConflict = errors.New("stm: conflict")
 var ErrTooManyAttempts = errors.New("stm: too many attempts")
 
 // ErrUncertain is returned by [Run] when a commit was sent but its outcome
-// could not be learned: the context ended while it was in flight, or the
-// connection failed and resending it found that the keys had changed,
-// perhaps because the first one took effect. The transaction may or may not
+// could not be learned: the context ended while it was in flight, the
+// connection failed and resending it found that the keys had changed
+// (perhaps because the first one took effect), or the connection failed and
+// the commit could not be resent safely because some key it writes is not
+// compared (ReadCommitted, or a write of a key not read). The transaction may or may not
 // have committed, and was committed at most once. The error also wraps the
 // cause.
 var ErrUncertain = errors.New("stm: commit outcome unknown")

@@ -253,3 +253,28 @@ func TestRoundTrips(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Attempts)
 }
+
+// TestUnguardedCommitIsNotResent: under ReadCommitted a commit compares
+// nothing, so when its answer is lost it must not be sent again (it would
+// apply twice, and silently overwrite a write made in between): Run
+// reports ErrUncertain, and the increment is applied once.
+func TestUnguardedCommitIsNotResent(t *testing.T) {
+	t.Parallel()
+	cli, p := setup(t)
+	put(t, cli, p+"n", "0")
+	commits := 0
+	tap := &txnTap{fault: func(n int, req *pb.TxnRequest, call func() error) error {
+		err := call()
+		for _, op := range req.Success {
+			if op.GetRequestPut() != nil {
+				commits++
+				return errUnavailable // applied, but the answer is lost
+			}
+		}
+		return err
+	}}
+	_, err := stm.Run(t.Context(), tap.client(t), incr(p+"n"), stm.WithIsolation(stm.ReadCommitted))
+	require.Equal(t, 1, commits, "the commit was sent once")
+	require.ErrorIs(t, err, stm.ErrUncertain)
+	require.Equal(t, "1", get(t, cli, p+"n"), "applied exactly once")
+}

@@ -163,6 +163,10 @@ func (r *runner) commit() (done bool, err error) {
 		case !applied(err):
 			r.tx.rereadNext(c)
 			return false, r.retryError(err)
+		case !c.guarded:
+			// A write no compare covers (ReadCommitted, blind writes): sent
+			// again, it could apply twice. Say so rather than guess.
+			return false, fmt.Errorf("stm: commit: %w: %w", ErrUncertain, err)
 		}
 		if resp, err = r.resend(c, err); err != nil {
 			return false, err
@@ -195,11 +199,12 @@ func (r *runner) send(c commit, withElse bool) (*clientv3.TxnResponse, error) {
 	return r.cli.Txn(r.ctx).If(c.cmps...).Then(c.writes...).Else(ops...).Commit()
 }
 
-// resend sends a commit whose first sending failed with first, an error
-// after which it may or may not have taken effect, until etcd answers.
-// Sending it again is safe: if the first one took effect, this one's
-// compares fail, and then Run cannot tell whether the first succeeded or
-// another transaction interfered.
+// resend sends a guarded commit whose first sending failed with first, an
+// error after which it may or may not have taken effect, until etcd
+// answers. Sending it again is safe because every written key is compared:
+// if the first one took effect, this one's compares fail, and then Run
+// cannot tell whether the first succeeded or another transaction
+// interfered.
 func (r *runner) resend(c commit, first error) (*clientv3.TxnResponse, error) {
 	last := first
 	for n := 1; ; n++ {
