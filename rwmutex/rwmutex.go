@@ -103,11 +103,7 @@ func (m *RWMutex) lock(ctx context.Context, op string, write, wait bool) error {
 // waiter's Prefix. A writer waits for every key ahead of it. A reader waits
 // only for writers, so its line, as AcquireFirst sees it, is the writers'
 // keys; its own key sits outside that line, and AcquireFirst holds as soon
-// as no writer is older than it. (AcquireFirst's first wait, decided from
-// the Join's read of the two newest keys, picks the older of the two when
-// both are ahead, which only happens here: a reader that joins behind two
-// writers first waits on the older one, then re-reads. That is correct, at
-// one extra round trip; it is reported to the owners of waitq.)
+// as no writer is older than it; it waits on the nearest writer ahead.
 func (m *RWMutex) waiter(write bool) *waitq.Waiter {
 	if write {
 		return waitq.New(m.s, m.prefix, m.wkey)

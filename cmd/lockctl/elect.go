@@ -65,13 +65,21 @@ exits 0.
 				e := election.New(s, key)
 				if o.waitSet && o.wait == 0 {
 					// No try-campaign exists: ask who leads, and campaign only if
-					// nobody does (another candidate may still slip in first,
-					// and then this waits behind it).
+					// nobody does. Another candidate may still slip in first;
+					// then the campaign gives up after --command-timeout
+					// rather than wait behind it, as --wait 0 promises.
 					if l, err := e.Leader(ctx); err == nil {
 						return e, fmt.Errorf("%w (leader token %d)", errNotAcquired, l.Rev)
 					} else if !errors.Is(err, election.ErrNoLeader) {
 						return e, err
 					}
+					cctx, cancel := context.WithTimeout(ctx, cfg.commandTimeout)
+					defer cancel()
+					err := e.Campaign(cctx, value)
+					if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+						err = errNotAcquired
+					}
+					return e, err
 				}
 				return e, e.Campaign(ctx, value)
 			})

@@ -142,7 +142,7 @@ with writes to shared storage and reject writes with a lower token than one alre
 					case errors.Is(err, semaphore.ErrNoPermits):
 						err = errNotAcquired
 					case errors.Is(err, semaphore.ErrLimitMismatch):
-						err = usagef("--limit %d: %v", limit, err)
+						err = usagef("--limit %d: %w", limit, err)
 					}
 					return m, err
 				})
