@@ -63,6 +63,10 @@ type Waiter struct {
 
 	pace *retry.Pacer // spaces out re-checks after a broken watch
 
+	// Abandoned is set by [Waiter.Abandon]: an unguarded delete of Key
+	// may still be on its way to etcd.
+	Abandoned bool
+
 	// Unguarded makes Release a plain Delete instead of a Txn guarded by
 	// the create revision, which costs as much as a bare delete. It is safe
 	// only for a primitive that takes a new key after any failed release
@@ -260,12 +264,15 @@ func (w *Waiter) Leave(ctx context.Context) error {
 }
 
 // Abandon deletes the waiter's key for a Join whose outcome is unknown (its
-// context ended mid-flight), where Rev was never learnt. It reads the key's
-// create revision first and deletes only that incarnation, so that a delete
-// reaching etcd late can never remove the key of a later Join of the same
-// handle: the read is answered before Abandon returns, hence before any
-// later Join, and a later Join first takes the key back from the janitor.
+// context ended mid-flight), where Rev was never learnt. The delete is sent
+// at once and unguarded, so that an etcd that is only slow to answer
+// applies it before the caller returns; it sets Abandoned, because such a
+// delete could also reach etcd late (through a slow member) and remove the
+// key of a later Join of the same name: a handle should then take a new key
+// ([Handle.RetireKey]). If it fails, the janitor deletes the key later, and
+// guarded (it reads the create revision first).
 func (w *Waiter) Abandon(ctx context.Context) error {
+	w.Abandoned = true
 	return w.cleanup(ctx, 0, clientv3.OpDelete(w.Key))
 }
 
@@ -282,7 +289,11 @@ func (w *Waiter) cleanup(ctx context.Context, rev int64, del clientv3.Op) error 
 	}
 	ctx, cancel := cleanupCtx(ctx, timeout)
 	defer cancel()
-	if err := deleteIncarnation(ctx, w.client(), w.Key, rev); err != nil {
+	txn := w.client().Txn(ctx)
+	if rev != 0 {
+		txn = txn.If(clientv3.Compare(clientv3.CreateRevision(w.Key), "=", rev))
+	}
+	if _, err := txn.Then(del).Commit(); err != nil {
 		deferDelete(w.Session, w.Key, rev)
 		return err
 	}
