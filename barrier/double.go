@@ -34,7 +34,7 @@ type DoubleBarrier struct {
 	// or leaving through this handle.
 	op chan struct{}
 
-	mu       sync.Mutex    // guards w, cutoff, readyRev
+	mu       sync.Mutex    // guards w, cutoff, readyRev, key
 	w        *waitq.Waiter // the participant's key while entered, nil otherwise
 	cutoff   int64         // create revision of the last participant let in
 	readyRev int64         // create revision of the round's ready marker
@@ -71,7 +71,11 @@ func NewDouble(s *concurrency.Session, name string, count int, opts ...Option) *
 }
 
 // Key returns the participant's key (present while entering or entered).
-func (b *DoubleBarrier) Key() string { return b.key }
+func (b *DoubleBarrier) Key() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.key
+}
 
 // round is what a participant knows of the barrier at a revision.
 type round struct {
@@ -151,9 +155,19 @@ func (b *DoubleBarrier) Enter(ctx context.Context) error {
 	if entered {
 		return fmt.Errorf("barrier: enter %q: %w", b.prefix, ErrEntered)
 	}
-	w := waitq.New(b.s, b.waiters, b.key)
+	b.mu.Lock()
+	key := b.key
+	b.mu.Unlock()
+	w := waitq.New(b.s, b.waiters, key)
 	r, err := b.enter(ctx, w)
 	if err != nil {
+		if w.Abandoned {
+			// That unguarded delete could still reach etcd late and remove
+			// the key of the next Enter: take a new one.
+			b.mu.Lock()
+			b.key = waitq.Key(b.waiters, b.s)
+			b.mu.Unlock()
+		}
 		return fmt.Errorf("barrier: enter %q: %w", b.prefix, err)
 	}
 	b.mu.Lock()

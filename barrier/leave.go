@@ -47,7 +47,11 @@ func (b *DoubleBarrier) leave(ctx context.Context, w *waitq.Waiter, cutoff, read
 		clientv3.OpGet(b.ready),
 		clientv3.OpGet(b.waiters, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithMaxCreateRev(cutoff)),
 	}
-	resp, err := cli.Txn(ctx).Then(append([]clientv3.Op{clientv3.OpDelete(w.Key)}, inside...)...).Commit()
+	// The delete is guarded by the key's create revision: the participant
+	// reuses its key on its next Enter, and a delete that reached etcd late
+	// must not remove that one.
+	del := clientv3.OpTxn([]clientv3.Cmp{w.IsOwner()}, []clientv3.Op{clientv3.OpDelete(w.Key)}, nil)
+	resp, err := cli.Txn(ctx).Then(append([]clientv3.Op{del}, inside...)...).Commit()
 	if err != nil {
 		// The delete may not have happened: try again, detached and
 		// bounded; failing that, the key goes with the lease.

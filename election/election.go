@@ -18,7 +18,7 @@ import (
 type Election struct {
 	s      *concurrency.Session
 	prefix string
-	key    string
+	key    string // this handle's key; replaced after an abandoned join (under the turn)
 	// campaign has room for one token: the goroutine that put it there is
 	// campaigning through this handle.
 	campaign chan struct{}
@@ -83,7 +83,13 @@ func (e *Election) Campaign(ctx context.Context, value string) error {
 		e.retire(ctx, h)
 	}
 	w := waitq.New(e.s, e.prefix, e.key)
-	if err := w.AcquireFirst(ctx, value, true); err != nil {
+	err := w.AcquireFirst(ctx, value, true)
+	if w.Abandoned {
+		// That unguarded delete could still reach etcd late and remove a
+		// later campaign's key: take a new one.
+		e.key = waitq.Key(e.prefix, e.s)
+	}
+	if err != nil {
 		return fmt.Errorf("election: campaign %q: %w", e.prefix, err)
 	}
 	e.mu.Lock()
@@ -275,7 +281,7 @@ func (e *Election) Name() string { return e.prefix }
 func (e *Election) IsOwner() clientv3.Cmp {
 	h := e.current()
 	if h == nil {
-		return clientv3.Compare(clientv3.CreateRevision(e.key), "=", -1)
+		return clientv3.Compare(clientv3.CreateRevision(e.prefix), "=", -1)
 	}
 	return h.W.IsOwner()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/coordkit/coordkit/internal/waitq"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -21,8 +22,8 @@ import (
 type RWMutex struct {
 	s      *concurrency.Session
 	prefix string
-	rkey   string // this handle's key while it reads or waits to
-	wkey   string // this handle's key while it writes or waits to
+	rkey   string // this handle's key while it reads or waits to (replaced under the turn)
+	wkey   string // this handle's key while it writes or waits to (replaced under the turn)
 	opts   options
 	h      *waitq.Handle
 }
@@ -87,6 +88,11 @@ func (m *RWMutex) lock(ctx context.Context, op string, write, wait bool) error {
 	}
 	w := m.waiter(write)
 	err := w.AcquireFirst(ctx, m.opts.value, wait)
+	if w.Abandoned {
+		// That unguarded delete could still reach etcd late and remove a
+		// later hold's key: take new keys (the turn is held).
+		m.rkey, m.wkey = waitq.Key(m.prefix+"read/", m.s), waitq.Key(m.prefix+"write/", m.s)
+	}
 	if errors.Is(err, waitq.ErrWouldWait) {
 		err = ErrLocked
 	}
@@ -120,21 +126,21 @@ func (m *RWMutex) waiter(write bool) *waitq.Waiter {
 // so others wait until then. If the hold had already been lost, Unlock
 // returns an error wrapping [ErrLost] or [ErrSessionExpired]: the critical
 // section was not protected to its end.
-func (m *RWMutex) Unlock(ctx context.Context) error { return m.unlock(ctx, "unlock", m.wkey) }
+func (m *RWMutex) Unlock(ctx context.Context) error { return m.unlock(ctx, "unlock", true) }
 
 // RUnlock releases a read lock. It returns [ErrNotLocked] if the handle does
 // not hold a read lock, and otherwise behaves as [RWMutex.Unlock] does.
-func (m *RWMutex) RUnlock(ctx context.Context) error { return m.unlock(ctx, "runlock", m.rkey) }
+func (m *RWMutex) RUnlock(ctx context.Context) error { return m.unlock(ctx, "runlock", false) }
 
-func (m *RWMutex) unlock(ctx context.Context, op, key string) error {
-	ok, lost, err := m.h.Release(ctx, ErrNotLocked, func(h *waitq.Hold) bool { return h.W.Key == key })
+func (m *RWMutex) unlock(ctx context.Context, op string, write bool) error {
+	ok, lost, err := m.h.Release(ctx, ErrNotLocked, func(h *waitq.Hold) bool { return m.writes(h.W.Key) == write })
 	switch {
 	case !ok:
 		return fmt.Errorf("rwmutex: %s %q: %w", op, m.prefix, ErrNotLocked)
 	case lost != nil:
 		return fmt.Errorf("rwmutex: %s %q: hold had ended before unlock: %w", op, m.prefix, lost)
 	case err != nil:
-		return fmt.Errorf("rwmutex: %s %q: key %s is deleted in the background once etcd answers: %w", op, m.prefix, key, err)
+		return fmt.Errorf("rwmutex: %s %q: the key is deleted in the background once etcd answers: %w", op, m.prefix, err)
 	}
 	return nil
 }
@@ -164,7 +170,10 @@ func (m *RWMutex) Token() int64 { return m.h.Token() }
 func (m *RWMutex) Key() string { return m.h.Key() }
 
 // Writing reports whether the handle holds the write lock.
-func (m *RWMutex) Writing() bool { return m.h.Key() == m.wkey }
+func (m *RWMutex) Writing() bool { return m.writes(m.h.Key()) }
+
+// writes reports whether key is one of this lock's writer keys.
+func (m *RWMutex) writes(key string) bool { return strings.HasPrefix(key, m.prefix+"write/") }
 
 // Name returns the lock's key prefix: its name with a trailing slash.
 func (m *RWMutex) Name() string { return m.prefix }
@@ -172,7 +181,7 @@ func (m *RWMutex) Name() string { return m.prefix }
 // IsOwner returns a comparison that is true while the current hold's key
 // exists with its create revision: add it to your own transactions to make
 // them fenced. When no lock is held, it is a comparison that is never true.
-func (m *RWMutex) IsOwner() clientv3.Cmp { return m.h.IsOwner(m.wkey) }
+func (m *RWMutex) IsOwner() clientv3.Cmp { return m.h.IsOwner(m.prefix) }
 
 // Txn starts a transaction that commits its Then branch only while this
 // handle's current hold (read or write) still holds, plus any extra

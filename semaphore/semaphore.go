@@ -20,7 +20,7 @@ import (
 type Semaphore struct {
 	s      *concurrency.Session
 	prefix string
-	key    string
+	key    string // this handle's key; replaced after an abandoned join (under the turn)
 	limit  int
 	opts   options
 	h      *waitq.Handle
@@ -136,8 +136,11 @@ func (m *Semaphore) acquire(ctx context.Context, n int, wait bool) (err error) {
 		}
 	}
 	if err != nil {
-		// The Join may have taken effect before ctx ended: remove the key.
+		// The Join may have taken effect before ctx ended: remove the key,
+		// and take a new one next time, since that unguarded delete could
+		// still reach etcd late and remove a later grant's key.
 		w.Abandon(ctx)
+		m.key = waitq.Key(m.prefix, m.s)
 		return err
 	}
 	ahead := resp.Responses[1].GetResponseRange().Kvs
@@ -219,7 +222,7 @@ func (m *Semaphore) Release(ctx context.Context) error {
 	case lost != nil:
 		return fmt.Errorf("semaphore: release %q: grant had ended before release: %w", m.prefix, lost)
 	case err != nil:
-		return fmt.Errorf("semaphore: release %q: key %s is deleted in the background once etcd answers: %w", m.prefix, m.key, err)
+		return fmt.Errorf("semaphore: release %q: the key is deleted in the background once etcd answers: %w", m.prefix, err)
 	}
 	return nil
 }
@@ -256,7 +259,7 @@ func (m *Semaphore) Limit() int { return m.limit }
 // IsOwner returns a comparison that is true while the current grant's key
 // exists with its create revision: add it to your own transactions to make
 // them fenced. When nothing is held, it is a comparison that is never true.
-func (m *Semaphore) IsOwner() clientv3.Cmp { return m.h.IsOwner(m.key) }
+func (m *Semaphore) IsOwner() clientv3.Cmp { return m.h.IsOwner(m.prefix) }
 
 // Txn starts a transaction that commits its Then branch only while this
 // handle's grant still holds, plus any extra comparisons given. Its
