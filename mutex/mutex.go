@@ -81,7 +81,9 @@ func (m *Mutex) acquire(ctx context.Context, wait bool) error {
 	w.Unguarded = true
 	err := w.AcquireFirst(ctx, m.opts.value, wait)
 	if w.Abandoned {
-		m.h.RetireKey() // a delete of this key may still arrive late
+		// That unguarded delete could still reach etcd late and remove a
+		// later hold's key: take a new one (the turn is held).
+		m.key = waitq.Key(m.prefix, m.s)
 	}
 	if errors.Is(err, waitq.ErrWouldWait) {
 		return ErrLocked

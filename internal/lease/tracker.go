@@ -51,10 +51,9 @@ type Tracker struct {
 	lostCtx    context.Context
 	cancelLost context.CancelFunc
 
-	mu       sync.Mutex // guards deadline, err, probes
+	mu       sync.Mutex // guards deadline, err
 	deadline time.Time  // zero until the first successful probe
 	err      error
-	probes   int
 }
 
 // Start starts a tracker whose goroutine runs until [Tracker.Stop] or until
@@ -91,13 +90,6 @@ func (t *Tracker) Deadline() time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.deadline
-}
-
-// Probes returns how many probes succeeded.
-func (t *Tracker) Probes() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.probes
 }
 
 // Stop ends the tracker's goroutine and waits for it.
@@ -189,14 +181,13 @@ func (t *Tracker) run(ctx context.Context) {
 			}
 			d := sent.Add(remaining - margin)
 			t.mu.Lock()
+			if t.deadline.IsZero() {
+				close(t.ready) // the first answer
+			}
 			if d.After(t.deadline) {
 				t.deadline = d
 			}
 			d = t.deadline
-			t.probes++
-			if t.probes == 1 {
-				close(t.ready)
-			}
 			t.mu.Unlock()
 			if expiry == nil {
 				expiry = time.NewTimer(time.Until(d))

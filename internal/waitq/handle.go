@@ -108,15 +108,6 @@ func (h *Handle) Release(ctx context.Context, ended error, match func(*Hold) boo
 	return true, lost, err
 }
 
-// RetireKey records that a delete of the handle's key may still reach etcd
-// late (an abandoned Join), so that [Handle.KeyRetired] tells the next
-// acquisition to take a new key.
-func (h *Handle) RetireKey() {
-	h.mu.Lock()
-	h.retired = true
-	h.mu.Unlock()
-}
-
 // KeyRetired reports, once, whether a release through the handle failed
 // since the last call. Its delete request may then still reach etcd late,
 // so a handle whose releases are [Waiter.Unguarded] must take a new key

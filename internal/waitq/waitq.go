@@ -268,8 +268,8 @@ func (w *Waiter) Leave(ctx context.Context) error {
 // at once and unguarded, so that an etcd that is only slow to answer
 // applies it before the caller returns; it sets Abandoned, because such a
 // delete could also reach etcd late (through a slow member) and remove the
-// key of a later Join of the same name: a handle should then take a new key
-// ([Handle.RetireKey]). If it fails, the janitor deletes the key later, and
+// key of a later Join of the same name: the handle should then take a new
+// key for its next Join. If it fails, the janitor deletes the key later, and
 // guarded (it reads the create revision first).
 func (w *Waiter) Abandon(ctx context.Context) error {
 	w.Abandoned = true
