@@ -20,6 +20,10 @@ type Mutex struct {
 	key    string // this handle's key; replaced after a failed release (guarded by the turn)
 	opts   options
 	h      *waitq.Handle // the current and last hold, and whose turn it is
+	// contended records that the last acquisition found others in line
+	// (guarded by the turn): the next one then joins behind them at once
+	// rather than first trying the cheaper Txn for an empty line.
+	contended bool
 }
 
 // New returns a lock on name that holds through session s. The session is
@@ -58,7 +62,8 @@ func (m *Mutex) Lock(ctx context.Context) error {
 
 // TryLock takes the lock if nobody holds or waits for it, and otherwise
 // returns [ErrLocked] at once, without waiting. It is a round trip to etcd
-// (two when the lock is taken), so it takes a context.
+// when the lock is free (two or three when it is taken: it joins the line,
+// sees someone ahead and leaves), so it takes a context.
 func (m *Mutex) TryLock(ctx context.Context) error {
 	if err := m.h.Enter(ctx, false); err != nil {
 		return fmt.Errorf("mutex: trylock %q: %w", m.prefix, ErrLocked)
@@ -79,7 +84,9 @@ func (m *Mutex) acquire(ctx context.Context, wait bool) error {
 	// release, so Unlock can be a plain delete: a late one can never hit a
 	// newer hold.
 	w.Unguarded = true
+	w.TryEmpty = !m.contended
 	err := w.AcquireFirst(ctx, m.opts.value, wait)
+	m.contended = w.Contended
 	if w.Abandoned {
 		// That unguarded delete could still reach etcd late and remove a
 		// later hold's key: take a new one (the turn is held).

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -127,6 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	endpoints := fs.String("endpoints", "", "comma-separated etcd client URLs (default: start an embedded etcd)")
 	duration := fs.Duration("duration", 2*time.Second, "how long each side of each workload runs")
 	only := fs.String("run", "", "run only workloads whose name matches this regular expression")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (client and embedded server) to `file`")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -138,6 +140,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *duration <= 0 {
 		fmt.Fprintln(stderr, "coordbench: -duration must be positive")
 		return 2
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintf(stderr, "coordbench: -cpuprofile: %v\n", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "coordbench: -cpuprofile: %v\n", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
 	}
 	eps := strings.Split(*endpoints, ",")
 	if *endpoints == "" {

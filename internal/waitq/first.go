@@ -3,6 +3,7 @@ package waitq
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -25,16 +26,13 @@ func (w *Waiter) AcquireFirst(ctx context.Context, value string, wait bool) (err
 	if err := bctx.Err(); err != nil {
 		return err
 	}
-	// The newest two keys under the prefix: ours, written by this Txn, and
-	// the one just ahead of it, if any. One round trip decides an
-	// uncontended acquisition.
-	top2 := append(clientv3.WithLastCreate(), clientv3.WithLimit(2), clientv3.WithKeysOnly())
-	resp, fresh, err := w.Join(bctx, value, clientv3.OpGet(w.Prefix, top2...))
+	w.Contended = false
+	pred, readRev, fresh, err := w.joinFirst(bctx, value)
 	if err == nil && !fresh {
 		// A key of ours survived a release that could not reach etcd. Start
 		// over with a new place in line rather than reuse a stale token.
 		if err = w.Leave(bctx); err == nil {
-			resp, fresh, err = w.Join(bctx, value, clientv3.OpGet(w.Prefix, top2...))
+			pred, readRev, fresh, err = w.joinFirst(bctx, value)
 		}
 	}
 	if err != nil {
@@ -42,28 +40,18 @@ func (w *Waiter) AcquireFirst(ctx context.Context, value string, wait bool) (err
 		w.Abandon(ctx)
 		return err
 	}
-	var pred *mvccpb.KeyValue
-	readRev := resp.Header.Revision
-	if fresh {
-		// Newest first: the first key older than ours is the one just ahead
-		// (ours may lie outside the prefix, as a reader's does, so it need
-		// not be among them).
-		for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
-			if kv.CreateRevision < w.Rev {
-				pred = kv
-				break
-			}
-		}
-	} else {
-		pred, readRev, err = w.predecessor(bctx)
+	if !fresh {
+		// Still there (its delete raced with ours): wait in its place.
+		pred, readRev, err = w.predecessor(bctx, 0)
 	}
 	for err == nil && pred != nil {
 		if !wait {
 			err = ErrWouldWait
 			break
 		}
-		if err = w.WaitDelete(bctx, pred, readRev); err == nil {
-			pred, readRev, err = w.predecessor(bctx)
+		var deletedAt int64
+		if deletedAt, err = w.WaitDelete(bctx, pred, readRev); err == nil {
+			pred, readRev, err = w.predecessor(bctx, deletedAt)
 		}
 	}
 	if err == nil {
@@ -76,11 +64,65 @@ func (w *Waiter) AcquireFirst(ctx context.Context, value string, wait bool) (err
 	return nil
 }
 
+// joinFirst writes the waiter's key and finds the key just ahead of it.
+// With TryEmpty it first writes the key only if the line is empty (and, for
+// a key outside the line, the key is absent): a Txn that costs what a bare
+// put-if-absent costs, and decides an uncontended acquisition by itself. If
+// the line is not empty, or without TryEmpty, it joins with [Waiter.Join]
+// and reads the newest two keys of the line in the same Txn: the key just
+// ahead is the newest one older than ours. (One Txn doing both, the second
+// in its Else branch, costs about 8% more than a bare put-if-absent even
+// when the Else is not taken: a bigger request through consensus.) fresh is
+// false when the key existed already; then pred is not known.
+func (w *Waiter) joinFirst(ctx context.Context, value string) (pred *mvccpb.KeyValue, readRev int64, fresh bool, err error) {
+	if w.TryEmpty {
+		forget(w.Session, w.Key)
+		// A range comparison holds for every key in the range, and an empty
+		// range compares as a missing key.
+		empty := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(w.Prefix), "=", 0).WithPrefix()}
+		if !strings.HasPrefix(w.Key, w.Prefix) {
+			empty = append(empty, clientv3.Compare(clientv3.CreateRevision(w.Key), "=", 0))
+		}
+		put := clientv3.OpPut(w.Key, value, clientv3.WithLease(w.Session.Lease()))
+		resp, err := w.client().Txn(ctx).If(empty...).Then(put).Commit()
+		if err != nil {
+			return nil, 0, false, err
+		}
+		if resp.Succeeded {
+			w.Rev = resp.Header.Revision
+			return nil, w.Rev, true, nil
+		}
+	}
+	w.Contended = true
+	top2 := append(clientv3.WithLastCreate(), clientv3.WithLimit(2), clientv3.WithKeysOnly())
+	resp, fresh, err := w.Join(ctx, value, clientv3.OpGet(w.Prefix, top2...))
+	if err != nil || !fresh {
+		return nil, 0, fresh, err
+	}
+	// Newest first: the first key older than ours is the one just ahead
+	// (ours may lie outside the prefix, as a reader's does, so it need not
+	// be among them).
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		if kv.CreateRevision < w.Rev {
+			return kv, resp.Header.Revision, true, nil
+		}
+	}
+	return nil, resp.Header.Revision, true, nil
+}
+
 // predecessor returns the key just ahead of w in line, nil if w is first,
-// in a read that fails with errs.Lost if w's own key is gone.
-func (w *Waiter) predecessor(ctx context.Context) (*mvccpb.KeyValue, int64, error) {
+// in a read guarded by w's own key (it fails with errs.Lost if that is
+// gone). The read reflects revision minRev or later; with minRev 0 it is
+// linearizable.
+func (w *Waiter) predecessor(ctx context.Context, minRev int64) (*mvccpb.KeyValue, int64, error) {
 	ahead := append(clientv3.WithLastCreate(), clientv3.WithMaxCreateRev(w.Rev-1), clientv3.WithKeysOnly())
-	resp, err := w.Check(ctx, clientv3.OpGet(w.Prefix, ahead...))
+	var resp *clientv3.TxnResponse
+	var err error
+	if minRev > 0 {
+		resp, err = w.CheckSince(ctx, minRev, w.Prefix, ahead...)
+	} else {
+		resp, err = w.Check(ctx, clientv3.OpGet(w.Prefix, ahead...))
+	}
 	if err != nil {
 		return nil, 0, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/coordkit/coordkit/internal/errs"
@@ -66,6 +67,15 @@ type Waiter struct {
 	// Abandoned is set by [Waiter.Abandon]: an unguarded delete of Key
 	// may still be on its way to etcd.
 	Abandoned bool
+
+	// TryEmpty makes [Waiter.AcquireFirst] try first to join a line that
+	// is empty, in a Txn as cheap as a bare put-if-absent, before joining
+	// behind others. Set it when the line was empty last time (no
+	// contention is likely): when it is not, the attempt costs a round trip.
+	TryEmpty bool
+	// Contended is set by AcquireFirst when the line was not empty, so
+	// that the caller can clear TryEmpty for its next acquisition.
+	Contended bool
 
 	// Unguarded makes Release a plain Delete instead of a Txn guarded by
 	// the create revision, which costs as much as a bare delete. It is safe
@@ -171,13 +181,43 @@ func (w *Waiter) Check(ctx context.Context, ops ...clientv3.Op) (*clientv3.TxnRe
 	return resp, nil
 }
 
+// CheckSince is [Waiter.Check] for one Get of key with opts, whose answer
+// need only reflect the store at revision minRev or later, not at the
+// moment of the call. It first asks the member it reaches for a
+// serializable answer, which skips the linearizable read's round of
+// consensus (on a cluster, a heartbeat to a quorum), so a waiter learns one
+// step sooner that its turn came. It falls back to a linearizable Check
+// when that member has not applied minRev yet or does not show the
+// waiter's key (it may lag behind the Join): a stale member must never make
+// a waiter think its key is gone, nor hide a change the caller knows of.
+//
+// Callers rely on the line only ever shrinking ahead of a waiter (no key
+// can be created with a smaller create revision than one that exists), so
+// "nobody ahead" at any revision after the waiter's Join stays true.
+func (w *Waiter) CheckSince(ctx context.Context, minRev int64, key string, opts ...clientv3.OpOption) (*clientv3.TxnResponse, error) {
+	ser := append(slices.Clip(opts), clientv3.WithSerializable())
+	// With no Else branch and only serializable reads, etcd serves the Txn
+	// from the member's own state.
+	resp, err := w.client().Txn(ctx).If(w.IsOwner()).Then(clientv3.OpGet(key, ser...)).Commit()
+	if err == nil && resp.Succeeded && resp.Header.Revision >= minRev {
+		return resp, nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return w.Check(ctx, clientv3.OpGet(key, opts...))
+}
+
 // WaitDelete waits until kv, read at revision readRev, is deleted, or until
 // there is reason to look at the line again (the watch broke: compaction, a
 // member change, a closed channel). A nil return means "re-check", never
 // "you own it": callers must re-read with Check. It returns an error only
 // when ctx is done or the lease is lost, or when the waiter's own key is
-// gone ([errs.Lost]).
-func (w *Waiter) WaitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev int64) error {
+// gone ([errs.Lost]). deletedAt is the revision of the deletion when the
+// watch delivered it, 0 when WaitDelete returned for another reason: a
+// re-check needs to see the store at deletedAt or later
+// ([Waiter.CheckSince]).
+func (w *Waiter) WaitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev int64) (deletedAt int64, err error) {
 	// No start revision: the watch starts at the store's current revision,
 	// in sync, so a deletion is delivered as soon as it commits. A watch
 	// from readRev+1 would be served by etcd's 100 ms catch-up loop whenever
@@ -191,39 +231,40 @@ func (w *Waiter) WaitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev in
 // ~100 ms late (etcd's catch-up loop). Use it where that delay does not
 // matter and round trips do, such as watching one's own key while holding.
 func (w *Waiter) WaitDeleteFrom(ctx context.Context, kv *mvccpb.KeyValue, rev int64) error {
-	return w.waitDelete(ctx, kv, 0, clientv3.WithRev(rev+1))
+	_, err := w.waitDelete(ctx, kv, 0, clientv3.WithRev(rev+1))
+	return err
 }
 
-func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev int64, start clientv3.OpOption) error {
+func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev int64, start clientv3.OpOption) (int64, error) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	wch := w.client().Watch(wctx, string(kv.Key), start, clientv3.WithFilterPut())
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return 0, ctx.Err()
 		case <-w.Tracker.Lost():
-			return w.Tracker.Err()
+			return 0, w.Tracker.Err()
 		case wr, ok := <-wch:
 			if !ok || wr.Err() != nil || wr.Canceled {
-				return w.pause(ctx)
+				return 0, w.pause(ctx)
 			}
 			w.pace.Reset()
 			if wr.Created {
 				if readRev > 0 && wr.Header.Revision > readRev {
 					// The store moved between our read and the watch: the key
-					// may be gone already. Read it again; the watch covers
-					// everything after this read.
-					gone, err := w.gone(ctx, kv)
+					// may be gone already. Read it again, at the watch's
+					// revision or later; the watch covers everything after.
+					gone, err := w.gone(ctx, kv, wr.Header.Revision)
 					if err != nil || gone {
-						return err
+						return 0, err
 					}
 				}
 				continue
 			}
 			for _, ev := range wr.Events {
 				if ev.Type == mvccpb.DELETE {
-					return nil
+					return ev.Kv.ModRevision, nil
 				}
 			}
 		}
@@ -231,9 +272,10 @@ func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev in
 }
 
 // gone reports whether kv no longer exists with its create revision, in a
-// read guarded by the waiter's own key.
-func (w *Waiter) gone(ctx context.Context, kv *mvccpb.KeyValue) (bool, error) {
-	resp, err := w.Check(ctx, clientv3.OpGet(string(kv.Key), clientv3.WithKeysOnly()))
+// read guarded by the waiter's own key that reflects revision minRev or
+// later.
+func (w *Waiter) gone(ctx context.Context, kv *mvccpb.KeyValue, minRev int64) (bool, error) {
+	resp, err := w.CheckSince(ctx, minRev, string(kv.Key), clientv3.WithKeysOnly())
 	if err != nil {
 		if errors.Is(err, errs.Lost) || errors.Is(err, errs.SessionExpired) || ctx.Err() != nil {
 			return false, err

@@ -2,6 +2,7 @@ package waitq_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
 )
 
 var srv *etcdtest.Cluster
@@ -75,7 +78,9 @@ func TestWaitDeleteClosesTheGap(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	require.NoError(t, w.WaitDelete(ctx, ahead, readRev), "a key deleted before the watch started must not be waited for")
+	deletedAt, err := w.WaitDelete(ctx, ahead, readRev)
+	require.NoError(t, err, "a key deleted before the watch started must not be waited for")
+	require.Zero(t, deletedAt, "a deletion found by a read, not delivered by the watch")
 }
 
 func TestWaitDeleteSeesDelete(t *testing.T) {
@@ -91,18 +96,26 @@ func TestWaitDeleteSeesDelete(t *testing.T) {
 	require.NoError(t, err)
 	ahead := &mvccpb.KeyValue{Key: []byte(pfx + "ahead"), CreateRevision: put.Header.Revision}
 
-	got := make(chan error, 1)
-	go func() { got <- w.WaitDelete(t.Context(), ahead, put.Header.Revision) }()
+	type result struct {
+		rev int64
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		rev, err := w.WaitDelete(t.Context(), ahead, put.Header.Revision)
+		got <- result{rev, err}
+	}()
 	select {
-	case err := <-got:
-		t.Fatalf("WaitDelete returned %v before the delete", err)
+	case r := <-got:
+		t.Fatalf("WaitDelete returned %v before the delete", r.err)
 	case <-time.After(200 * time.Millisecond):
 	}
-	_, err = cli.Delete(t.Context(), pfx+"ahead")
+	del, err := cli.Delete(t.Context(), pfx+"ahead")
 	require.NoError(t, err)
 	select {
-	case err := <-got:
-		require.NoError(t, err)
+	case r := <-got:
+		require.NoError(t, r.err)
+		require.Equal(t, del.Header.Revision, r.rev, "the revision of the deletion")
 	case <-time.After(10 * time.Second):
 		t.Fatal("WaitDelete missed the delete")
 	}
@@ -137,4 +150,100 @@ func TestAcquireFirstWouldWait(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(1), resp.Count, "the second waiter left no key")
 	require.NoError(t, first.Leave(t.Context()))
+}
+
+// countingClient is a client whose Txn calls are counted: the requests
+// and their answers are real, the count tells which path CheckSince took.
+func countingClient(t *testing.T) (*clientv3.Client, *atomic.Int64) {
+	var n atomic.Int64
+	count := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if method == "/etcdserverpb.KV/Txn" {
+			n.Add(1)
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   srv.Endpoints(),
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(count)},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { cli.Close() })
+	return cli, &n
+}
+
+func TestCheckSince(t *testing.T) {
+	t.Parallel()
+	cli, txns := countingClient(t)
+	pfx := testutil.Prefix(t, cli)
+	s := testutil.Session(t, cli, 10)
+	w := waitq.New(s, pfx, waitq.Key(pfx, s))
+	_, _, err := w.Join(t.Context(), "")
+	require.NoError(t, err)
+	put, err := cli.Put(t.Context(), pfx+"other", "x")
+	require.NoError(t, err)
+
+	// A member that has applied minRev answers at once, serializably.
+	txns.Store(0)
+	resp, err := w.CheckSince(t.Context(), put.Header.Revision, pfx+"other")
+	require.NoError(t, err)
+	require.Equal(t, int64(1), txns.Load(), "one serializable round trip")
+	require.GreaterOrEqual(t, resp.Header.Revision, put.Header.Revision)
+	require.Equal(t, "x", string(resp.Responses[0].GetResponseRange().Kvs[0].Value))
+
+	// One that shows a revision older than minRev (here: minRev is in the
+	// future) is not trusted: the read is made again, linearizably.
+	txns.Store(0)
+	resp, err = w.CheckSince(t.Context(), put.Header.Revision+1000, pfx+"other")
+	require.NoError(t, err)
+	require.Equal(t, int64(2), txns.Load(), "the serializable answer was set aside")
+	require.Equal(t, "x", string(resp.Responses[0].GetResponseRange().Kvs[0].Value))
+
+	// Without the waiter's key, the linearizable read decides why.
+	_, err = cli.Delete(t.Context(), w.Key)
+	require.NoError(t, err)
+	txns.Store(0)
+	_, err = w.CheckSince(t.Context(), put.Header.Revision, pfx+"other")
+	require.ErrorIs(t, err, errs.Lost)
+	require.Equal(t, int64(2), txns.Load(), "a missing key is confirmed linearizably")
+	_, err = cli.Delete(t.Context(), pfx+"other")
+	require.NoError(t, err)
+}
+
+// TestAcquireFirstUncontendedIsOneTxn: an empty line is decided by the
+// Join alone, and a line with someone in it is joined behind them.
+func TestAcquireFirstUncontendedIsOneTxn(t *testing.T) {
+	t.Parallel()
+	cli, txns := countingClient(t)
+	pfx := testutil.Prefix(t, cli)
+	s := testutil.Session(t, cli, 10)
+	first := waitq.New(s, pfx, waitq.Key(pfx, s))
+	require.NoError(t, first.AcquireFirst(t.Context(), "", false)) // the lease tracker's first probe
+	require.NoError(t, first.Leave(t.Context()))
+
+	txns.Store(0)
+	first.TryEmpty = true
+	require.NoError(t, first.AcquireFirst(t.Context(), "", false))
+	require.Equal(t, int64(1), txns.Load(), "an uncontended acquisition is one Txn")
+	require.False(t, first.Contended)
+
+	second := waitq.New(s, pfx, waitq.Key(pfx, s))
+	second.TryEmpty = true
+	done := make(chan error, 1)
+	go func() { done <- second.AcquireFirst(t.Context(), "", true) }()
+	require.Eventually(t, func() bool {
+		resp, err := cli.Get(t.Context(), second.Key)
+		return err == nil && len(resp.Kvs) == 1
+	}, 10*time.Second, 10*time.Millisecond, "the second waiter joins the line")
+	select {
+	case err := <-done:
+		t.Fatalf("second acquired while first held: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	require.NoError(t, first.Leave(t.Context()))
+	require.NoError(t, <-done)
+	require.Greater(t, second.Rev, first.Rev)
+	require.True(t, second.Contended, "the empty-line attempt failed, so the waiter joined behind")
+	require.NoError(t, second.Leave(t.Context()))
 }
