@@ -93,12 +93,12 @@ func (c *counted) confirm(ctx context.Context) (bool, int64, error) {
 // breaks (neither: the caller reads again and re-watches).
 func (c *counted) follow(ctx context.Context, readRev int64) (ok bool, err error) {
 	w := c.w
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// No start revision: the watch starts in sync with the store. The
 	// created notification's revision tells whether the store moved since
 	// readRev; if it did, a read after it closes the gap.
-	wch := w.client().Watch(wctx, w.Prefix, clientv3.WithPrefix(), clientv3.WithFilterPut(), clientv3.WithCreatedNotify())
+	wch := watch(wctx, w.Session, w.Prefix, clientv3.WithPrefix(), clientv3.WithFilterPut(), clientv3.WithCreatedNotify())
 	for {
 		select {
 		case <-ctx.Done():

@@ -155,22 +155,63 @@ func TestAcquireFirstWouldWait(t *testing.T) {
 // countingClient is a client whose Txn calls are counted: the requests
 // and their answers are real, the count tells which path CheckSince took.
 func countingClient(t *testing.T) (*clientv3.Client, *atomic.Int64) {
-	var n atomic.Int64
+	cli, txns, _ := countingClients(t)
+	return cli, txns
+}
+
+// countingClients is countingClient that also counts the gRPC streams the
+// client opens for watches.
+func countingClients(t *testing.T) (cli *clientv3.Client, txns, watchStreams *atomic.Int64) {
+	txns, watchStreams = new(atomic.Int64), new(atomic.Int64)
 	count := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		if method == "/etcdserverpb.KV/Txn" {
-			n.Add(1)
+			txns.Add(1)
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	countStreams := func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		if method == "/etcdserverpb.Watch/Watch" {
+			watchStreams.Add(1)
+		}
+		return streamer(ctx, desc, cc, method, opts...)
 	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   srv.Endpoints(),
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.NewNop(),
-		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(count)},
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(count), grpc.WithChainStreamInterceptor(countStreams)},
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { cli.Close() })
-	return cli, &n
+	return cli, txns, watchStreams
+}
+
+// TestWaitsShareOneStream: one wait after another on a session reuse one
+// gRPC watch stream, which the session's keeper holds open between waits.
+func TestWaitsShareOneStream(t *testing.T) {
+	t.Parallel()
+	cli, _, streams := countingClients(t)
+	pfx := testutil.Prefix(t, cli)
+	s := testutil.Session(t, cli, 10)
+	w := waitq.New(s, pfx, waitq.Key(pfx, s))
+	_, _, err := w.Join(t.Context(), "")
+	require.NoError(t, err)
+	defer w.Leave(context.Background())
+	for i := range 5 {
+		put, err := cli.Put(t.Context(), pfx+"ahead", "")
+		require.NoError(t, err)
+		ahead := &mvccpb.KeyValue{Key: []byte(pfx + "ahead"), CreateRevision: put.Header.Revision}
+		got := make(chan error, 1)
+		go func() {
+			_, err := w.WaitDelete(t.Context(), ahead, put.Header.Revision)
+			got <- err
+		}()
+		time.Sleep(20 * time.Millisecond) // let the watch start (or not: the gap read covers it)
+		_, err = cli.Delete(t.Context(), pfx+"ahead")
+		require.NoError(t, err)
+		require.NoError(t, <-got, "wait %d", i)
+	}
+	require.Equal(t, int64(1), streams.Load(), "five waits, one watch stream")
 }
 
 func TestCheckSince(t *testing.T) {
