@@ -78,8 +78,9 @@ type result struct {
 	extra   map[string]float64
 }
 
-// rounds is how many times each side of a workload runs, alternating.
-const rounds = 4
+// rounds is how many times each side of a workload runs, alternating; the
+// side that goes first changes every round.
+const rounds = 6
 
 // add merges another round's result. Extras are per-op averages, so they
 // are weighted by ops.
@@ -173,10 +174,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		// The sides alternate in short rounds, so that drift in the machine's
-		// load (GC, the other core's work) falls on both alike.
+		// load (GC, the other core's work) falls on both alike, and take
+		// turns going first, so that neither always runs on a store the
+		// other has just grown.
 		var res [2]result
 		for round := 0; round < rounds && !failed; round++ {
-			for j, s := range []side{w.ours, w.theirs} {
+			for _, j := range [][]int{{0, 1}, {1, 0}}[round%2] {
+				s := []side{w.ours, w.theirs}[j]
 				e := &env{endpoints: eps, duration: *duration / rounds, prefix: fmt.Sprintf("/coordbench/%d-%d-%d/", i, round, j)}
 				r, err := s(ctx, e)
 				e.close()

@@ -109,7 +109,7 @@ func (c *counted) follow(ctx context.Context, readRev int64) (ok bool, err error
 			if !open || wr.Err() != nil || wr.Canceled {
 				return false, nil
 			}
-			w.pace.Reset()
+			w.calm()
 			stale := wr.Created && wr.Header.Revision > readRev
 			for _, ev := range wr.Events {
 				if ev.Type != mvccpb.DELETE {

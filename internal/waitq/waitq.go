@@ -62,7 +62,7 @@ type Waiter struct {
 	// Tracker follows the session's lease; set by New.
 	Tracker *lease.Tracker
 
-	pace *retry.Pacer // spaces out re-checks after a broken watch
+	pace *retry.Pacer // spaces out re-checks after a broken watch; made at the first pause
 
 	// Abandoned is set by [Waiter.Abandon]: an unguarded delete of Key
 	// may still be on its way to etcd.
@@ -88,7 +88,7 @@ type Waiter struct {
 // New returns a waiter for key under prefix, judged by the session's lease
 // tracker (started on the session's first use).
 func New(s *concurrency.Session, prefix, key string) *Waiter {
-	return &Waiter{Session: s, Prefix: prefix, Key: key, Tracker: lease.Watch(s), pace: retry.New()}
+	return &Waiter{Session: s, Prefix: prefix, Key: key, Tracker: lease.Watch(s)}
 }
 
 // AwaitLease waits until the lease tracker has confirmed the lease once. A
@@ -249,7 +249,7 @@ func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev in
 			if !ok || wr.Err() != nil || wr.Canceled {
 				return 0, w.pause(ctx)
 			}
-			w.pace.Reset()
+			w.calm()
 			if wr.Created {
 				if readRev > 0 && wr.Header.Revision > readRev {
 					// The store moved between our read and the watch: the key
@@ -289,7 +289,17 @@ func (w *Waiter) gone(ctx context.Context, kv *mvccpb.KeyValue, minRev int64) (b
 // pause backs off before the caller re-checks after a broken watch, so a
 // member that keeps failing is not hammered.
 func (w *Waiter) pause(ctx context.Context) error {
+	if w.pace == nil {
+		w.pace = retry.New()
+	}
 	return w.pace.PauseOr(ctx, w.Tracker.Lost(), w.Tracker.Err)
+}
+
+// calm makes the next pause short again, after a watch answered.
+func (w *Waiter) calm() {
+	if w.pace != nil {
+		w.pace.Reset()
+	}
 }
 
 // Leave deletes the waiter's key if it still has the create revision it
