@@ -33,6 +33,9 @@ import (
 )
 
 func main() {
+	if os.Getenv(serveEnv) != "" {
+		os.Exit(serve(os.Stdin, os.Stdout, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -129,6 +132,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	endpoints := fs.String("endpoints", "", "comma-separated etcd client URLs (default: start an embedded etcd)")
 	duration := fs.Duration("duration", 2*time.Second, "how long each side of each workload runs")
 	only := fs.String("run", "", "run only workloads whose name matches this regular expression")
+	server := fs.String("server", "inprocess", "without -endpoints, where the embedded etcd runs: `inprocess` (in this process, sharing its Go runtime with the clients) or process (in a child process)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (client and embedded server) to `file`")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -156,7 +160,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer pprof.StopCPUProfile()
 	}
 	eps := strings.Split(*endpoints, ",")
-	if *endpoints == "" {
+	switch {
+	case *endpoints != "":
+	case *server == "inprocess":
 		srv, err := etcdtest.Start(ctx, "")
 		if err != nil {
 			fmt.Fprintf(stderr, "coordbench: start embedded etcd: %v\n", err)
@@ -164,7 +170,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer srv.Close()
 		eps = srv.Endpoints()
-		fmt.Fprintf(stdout, "embedded etcd at %s\n", eps[0])
+		fmt.Fprintf(stdout, "embedded etcd at %s (in this process)\n", eps[0])
+	case *server == "process":
+		ep, stop, err := startChild(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "coordbench: start etcd in a child process: %v\n", err)
+			return 1
+		}
+		defer stop()
+		eps = []string{ep}
+		fmt.Fprintf(stdout, "embedded etcd at %s (in a child process)\n", ep)
+	default:
+		fmt.Fprintf(stderr, "coordbench: -server %q: want inprocess or process\n", *server)
+		return 2
 	}
 	fmt.Fprintf(stdout, "%-28s %12s %9s %9s   %12s %9s %9s   %6s  %s\n",
 		"workload", "coordkit/s", "p50", "p99", "other/s", "p50", "p99", "ratio", "other")

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/coordkit/coordkit/etcdtest"
+	"github.com/coordkit/coordkit/internal/testutil"
+	"github.com/stretchr/testify/require"
+)
+
+var srv *etcdtest.Cluster
+
+func TestMain(m *testing.M) {
+	if os.Getenv(serveEnv) != "" {
+		// This binary is the etcd of a -server process run.
+		os.Exit(serve(os.Stdin, os.Stdout, os.Stderr))
+	}
+	testutil.Main(m, &srv)
+}
+
+// line matches one workload's output: both rates and the ratio.
+var line = regexp.MustCompile(`(?m)^(\S+)\s+([0-9.]+)\s.*\s([0-9.]+)x\s`)
+
+func bench(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(t.Context(), args, &out, &errb)
+	t.Log(out.String(), errb.String())
+	return out.String(), code
+}
+
+func TestRunsBothSidesOnOneServer(t *testing.T) {
+	out, code := bench(t, "-endpoints", strings.Join(srv.Endpoints(), ","), "-duration", "300ms", "-run", `^mutex/(uncontended|contended-W2)$`)
+	require.Equal(t, 0, code)
+	got := line.FindAllStringSubmatch(out, -1)
+	require.Len(t, got, 2, "one line per workload")
+	for _, m := range got {
+		require.NotEqual(t, "0.0", m[2], "%s: coordkit side ran", m[1])
+		require.NotEqual(t, "0.00", m[3], "%s: the other side ran", m[1])
+	}
+}
+
+func TestServerInChildProcess(t *testing.T) {
+	out, code := bench(t, "-server", "process", "-duration", "300ms", "-run", `^mutex/uncontended$`)
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "(in a child process)")
+	require.Len(t, line.FindAllString(out, -1), 1)
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-server", "elsewhere"},
+		{"-duration", "0s"},
+		{"-run", "("},
+	} {
+		_, code := bench(t, args...)
+		require.Equal(t, 2, code, "%v", args)
+	}
+}
