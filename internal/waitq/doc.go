@@ -16,6 +16,22 @@
 // read and the watch by checking the revision at which the watch was
 // created.
 //
+// The line ahead of a waiter only shrinks: no key can be created with a
+// smaller create revision than one that exists. So "nobody is ahead" at any
+// revision after the waiter's Join stays true, and the re-check after a
+// deletion may be a serializable read, provided the member that answers has
+// applied the deletion and shows the waiter's key ([Waiter.CheckSince]);
+// otherwise it is repeated linearizably.
+//
+// [Waiter.AcquireFirst] with TryEmpty first writes its key only if the line
+// is empty (a range comparison on the prefix), which costs what a bare
+// put-if-absent costs; primitives set it when their last acquisition met no
+// contention.
+//
+// The etcd client closes a watch stream when its last watch closes; a
+// per-session keeper holds an idle watch so that the session's waits reuse
+// one stream instead of opening one each (see stream.go).
+//
 // Everything a waiter does stops when its session's lease is lost, judged
 // on the local clock by a [lease.Tracker].
 package waitq
