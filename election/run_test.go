@@ -231,6 +231,14 @@ func TestRunOnNewLeader(t *testing.T) {
 	a.stop(t)
 	expect(t, ev, true, 0, "a's work stops")
 	tb := expect(t, ev, false, 1, "b leads")
+	// Observe may deliver a change up to ~100 ms after it happened (its
+	// watch starts at the revision it read), and Run promises no delivery
+	// after it returns: let b's own leadership reach the callback first.
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) > 0 && seen[len(seen)-1].Key == tb.key
+	}, 10*time.Second, 5*time.Millisecond, "b's callback sees b lead")
 	require.ErrorIs(t, b.stop(t), context.Canceled)
 	expect(t, ev, true, 1, "b's work stops")
 	returned.Store(true)
