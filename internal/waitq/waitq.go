@@ -211,8 +211,8 @@ func (w *Waiter) CheckSince(ctx context.Context, minRev int64, key string, opts 
 // WaitDelete waits until kv, read at revision readRev, is deleted, or until
 // there is reason to look at the line again (the watch broke: compaction, a
 // member change, a closed channel). A nil return means "re-check", never
-// "you own it": callers must re-read with Check. It returns an error only
-// when ctx is done or the lease is lost, or when the waiter's own key is
+// "you own it": callers must re-read with Check (or CheckSince, from
+// deletedAt). It returns an error only when ctx is done or the lease is lost, or when the waiter's own key is
 // gone ([errs.Lost]). deletedAt is the revision of the deletion when the
 // watch delivered it, 0 when WaitDelete returned for another reason: a
 // re-check needs to see the store at deletedAt or later
