@@ -77,6 +77,10 @@ type Waiter struct {
 	// that the caller can clear TryEmpty for its next acquisition.
 	Contended bool
 
+	// Keep, when set, keeps the watch of a wait open after it ends, for
+	// the next wait of the same handle on the same key ([Kept]).
+	Keep *Kept
+
 	// Unguarded makes Release a plain Delete instead of a Txn guarded by
 	// the create revision, which costs as much as a bare delete. It is safe
 	// only for a primitive that takes a new key after any failed release
@@ -236,9 +240,33 @@ func (w *Waiter) WaitDeleteFrom(ctx context.Context, kv *mvccpb.KeyValue, rev in
 }
 
 func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev int64, start clientv3.OpOption) (int64, error) {
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	wch := watch(wctx, w.Session, string(kv.Key), start, clientv3.WithFilterPut())
+	key := string(kv.Key)
+	// Only a wait whose watch starts in sync may be kept (see Kept).
+	keep := w.Keep != nil && readRev > 0
+	var (
+		wch    clientv3.WatchChan
+		from   int64 // once known: the watch reports every change after it
+		cancel context.CancelFunc
+		reused bool
+	)
+	if keep {
+		wch, from, cancel, reused = w.Keep.take(key, kv.CreateRevision)
+	}
+	if !reused {
+		parent := ctx
+		if keep {
+			parent = context.WithoutCancel(ctx) // it may outlive this wait
+		}
+		var wctx context.Context
+		wctx, cancel = context.WithCancel(parent)
+		wch = watch(wctx, w.Session, key, start, clientv3.WithFilterPut())
+	}
+	parked := false
+	defer func() {
+		if !parked {
+			cancel()
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -251,6 +279,7 @@ func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev in
 			}
 			w.calm()
 			if wr.Created {
+				from = wr.Header.Revision
 				if readRev > 0 && wr.Header.Revision > readRev {
 					// The store moved between our read and the watch: the key
 					// may be gone already. Read it again, at the watch's
@@ -262,8 +291,16 @@ func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev in
 				}
 				continue
 			}
-			for _, ev := range wr.Events {
-				if ev.Type == mvccpb.DELETE {
+			for i, ev := range wr.Events {
+				// A kept watch may still report the end of an earlier
+				// incarnation of the key.
+				if ev.Type == mvccpb.DELETE && ev.Kv.ModRevision > kv.CreateRevision {
+					// Events after this one in the response would be lost
+					// to the next wait: keep the watch only when it is last.
+					if keep && i == len(wr.Events)-1 {
+						w.Keep.park(key, wch, from, cancel)
+						parked = true
+					}
 					return ev.Kv.ModRevision, nil
 				}
 			}

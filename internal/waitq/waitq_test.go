@@ -11,6 +11,7 @@ import (
 	"github.com/coordkit/coordkit/internal/testutil"
 	"github.com/coordkit/coordkit/internal/waitq"
 	"github.com/stretchr/testify/require"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -162,18 +163,34 @@ func countingClient(t *testing.T) (*clientv3.Client, *atomic.Int64) {
 // countingClients is countingClient that also counts the gRPC streams the
 // client opens for watches.
 func countingClients(t *testing.T) (cli *clientv3.Client, txns, watchStreams *atomic.Int64) {
-	txns, watchStreams = new(atomic.Int64), new(atomic.Int64)
+	cli, c := countedClient(t)
+	return cli, &c.txns, &c.streams
+}
+
+// counts are what a countedClient has sent.
+type counts struct {
+	txns    atomic.Int64 // Txn requests
+	streams atomic.Int64 // watch streams opened
+	creates atomic.Int64 // watches created, on any stream
+}
+
+// countedClient is a client that counts its Txns, watch streams and
+// watches.
+func countedClient(t *testing.T) (*clientv3.Client, *counts) {
+	c := new(counts)
 	count := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		if method == "/etcdserverpb.KV/Txn" {
-			txns.Add(1)
+			c.txns.Add(1)
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
 	countStreams := func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		cs, err := streamer(ctx, desc, cc, method, opts...)
 		if method == "/etcdserverpb.Watch/Watch" {
-			watchStreams.Add(1)
+			c.streams.Add(1)
+			cs = &countingStream{ClientStream: cs, creates: &c.creates}
 		}
-		return streamer(ctx, desc, cc, method, opts...)
+		return cs, err
 	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   srv.Endpoints(),
@@ -183,7 +200,20 @@ func countingClients(t *testing.T) (cli *clientv3.Client, txns, watchStreams *at
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { cli.Close() })
-	return cli, txns, watchStreams
+	return cli, c
+}
+
+// countingStream counts the watches created on a watch stream.
+type countingStream struct {
+	grpc.ClientStream
+	creates *atomic.Int64
+}
+
+func (s *countingStream) SendMsg(m any) error {
+	if req, ok := m.(*etcdserverpb.WatchRequest); ok && req.GetCreateRequest() != nil {
+		s.creates.Add(1)
+	}
+	return s.ClientStream.SendMsg(m)
 }
 
 // TestWaitsShareOneStream: one wait after another on a session reuse one

@@ -1,0 +1,83 @@
+package waitq
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// KeepIdle is how long a [Kept] watch stays open, unused, after the wait
+// that made it ended. A worker that locks in a loop waits again well within
+// it; a handle that is dropped, or that holds longer, gives its watch back
+// to etcd after it.
+const KeepIdle = time.Second
+
+// Kept holds a handle's last watch open for a while after its wait ended,
+// so that the handle's next wait on the same key reuses it instead of
+// opening and closing a watch (a request and an answer each way, and a
+// watcher set up and torn down on the server and in the client).
+//
+// That is the common case under contention: a handle's key keeps its name
+// from one acquisition to the next, and workers that take a lock in a loop
+// fall into a stable order, each behind the same key every time.
+//
+// A watch reused this way was opened in sync with the store before the key
+// it waits for was created (its created revision is below the key's create
+// revision), and reports every change after that in order, so it misses no
+// deletion of the key; deletions of earlier incarnations of the name are
+// skipped by their revision. The zero value holds nothing and is ready to
+// use; a Kept is safe for concurrent use.
+type Kept struct {
+	mu     sync.Mutex
+	key    string
+	wch    clientv3.WatchChan
+	from   int64 // the watch reports every change after this revision
+	cancel context.CancelFunc
+	timer  *time.Timer // cancels the watch once idle for KeepIdle
+}
+
+// take returns the kept watch if it watches key and reports every change
+// after revision rev, and forgets it either way (a watch on another key is
+// closed). ok is false when there is none to reuse.
+func (k *Kept) take(key string, rev int64) (wch clientv3.WatchChan, from int64, cancel context.CancelFunc, ok bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.wch == nil {
+		return nil, 0, nil, false
+	}
+	wch, from, cancel = k.wch, k.from, k.cancel
+	live := k.timer.Stop() // false: the idle timer has closed it already
+	k.wch, k.cancel, k.timer = nil, nil, nil
+	if !live || k.key != key || from > rev {
+		cancel()
+		return nil, 0, nil, false
+	}
+	return wch, from, cancel, true
+}
+
+// park keeps a watch on key, which reports every change after revision
+// from, for the next wait; it is closed after KeepIdle unless taken. A
+// watch parked before is closed.
+func (k *Kept) park(key string, wch clientv3.WatchChan, from int64, cancel context.CancelFunc) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.wch != nil {
+		k.timer.Stop()
+		k.cancel()
+	}
+	k.key, k.wch, k.from, k.cancel = key, wch, from, cancel
+	k.timer = time.AfterFunc(KeepIdle, cancel)
+}
+
+// Close closes the kept watch, if any.
+func (k *Kept) Close() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.wch != nil {
+		k.timer.Stop()
+		k.cancel()
+		k.wch, k.cancel, k.timer = nil, nil, nil
+	}
+}
