@@ -24,6 +24,11 @@
 // returns an error wrapping [ErrSessionExpired] within about a TTL; it never
 // reports leadership without its key in place (etcd#11051).
 //
+// A Campaign with no other candidate is one Txn as cheap as a bare
+// put-if-absent; after one that met others in line, the handle's next
+// Campaign joins behind them at once. A handle keeps its last wait's watch
+// open for a second, for its next Campaign behind the same key.
+//
 // # Loss
 //
 // A leadership ends when the leader resigns, when its lease expires or is

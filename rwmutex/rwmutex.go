@@ -26,6 +26,11 @@ type RWMutex struct {
 	wkey   string // this handle's key while it writes or waits to (replaced under the turn)
 	opts   options
 	h      *waitq.Handle
+	// contended[write] records that the last acquisition in that mode found
+	// others in line (guarded by the turn): the next one then joins behind
+	// them at once rather than first trying the cheaper Txn for an empty line.
+	contended [2]bool
+	kept      waitq.Kept // the last wait's watch, for the next wait on the same key
 }
 
 // New returns a readers-writer lock on name that holds through session s.
@@ -87,7 +92,14 @@ func (m *RWMutex) lock(ctx context.Context, op string, write, wait bool) error {
 		return fmt.Errorf("rwmutex: %s %q: %w", op, m.prefix, err)
 	}
 	w := m.waiter(write)
+	mode := 0
+	if write {
+		mode = 1
+	}
+	w.TryEmpty = !m.contended[mode]
+	w.Keep = &m.kept
 	err := w.AcquireFirst(ctx, m.opts.value, wait)
+	m.contended[mode] = w.Contended
 	if w.Abandoned {
 		// That unguarded delete could still reach etcd late and remove a
 		// later hold's key: take new keys (the turn is held).

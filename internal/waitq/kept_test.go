@@ -22,7 +22,7 @@ func TestKeptWatchIsReused(t *testing.T) {
 	}{{"kept", true, 1}, {"not kept", false, 5}} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cli, c := countedClient(t)
+			cli, c := testutil.CountedClient(t, srv)
 			pfx := testutil.Prefix(t, cli)
 			s := testutil.Session(t, cli, 10)
 			var kept waitq.Kept
@@ -38,17 +38,13 @@ func TestKeptWatchIsReused(t *testing.T) {
 				put, err := cli.Put(t.Context(), ahead, "")
 				require.NoError(t, err)
 				kv := &mvccpb.KeyValue{Key: []byte(ahead), CreateRevision: put.Header.Revision}
-				if i == 0 {
-					// The keeper's idle watch is made with the first wait's.
-					c.creates.Store(-1)
-				}
 				got := waitDelete(t, w, kv, put.Header.Revision)
 				del, err := cli.Delete(t.Context(), ahead)
 				require.NoError(t, err)
 				require.Equal(t, del.Header.Revision, <-got, "wait %d returns with the deletion's revision", i)
 				require.NoError(t, w.Leave(t.Context()))
 			}
-			require.Equal(t, tt.watch, c.creates.Load(), "watches created for five waits")
+			require.Equal(t, int(tt.watch), c.WatchesUnder(pfx), "watches created for five waits")
 		})
 	}
 }
@@ -58,7 +54,7 @@ func TestKeptWatchIsReused(t *testing.T) {
 // end a wait for the next one.
 func TestKeptWatchSkipsEarlierIncarnations(t *testing.T) {
 	t.Parallel()
-	cli, c := countedClient(t)
+	cli, c := testutil.CountedClient(t, srv)
 	pfx := testutil.Prefix(t, cli)
 	s := testutil.Session(t, cli, 10)
 	var kept waitq.Kept
@@ -84,7 +80,7 @@ func TestKeptWatchSkipsEarlierIncarnations(t *testing.T) {
 	require.NoError(t, err)
 	put, err = cli.Put(t.Context(), ahead, "")
 	require.NoError(t, err)
-	creates := c.creates.Load()
+	creates := c.WatchesUnder(pfx)
 	got = waitDelete(t, w, &mvccpb.KeyValue{Key: []byte(ahead), CreateRevision: put.Header.Revision}, put.Header.Revision)
 	select {
 	case rev := <-got:
@@ -94,14 +90,14 @@ func TestKeptWatchSkipsEarlierIncarnations(t *testing.T) {
 	del, err := cli.Delete(t.Context(), ahead)
 	require.NoError(t, err)
 	require.Equal(t, del.Header.Revision, <-got)
-	require.Equal(t, creates, c.creates.Load(), "the kept watch served the wait")
+	require.Equal(t, creates, c.WatchesUnder(pfx), "the kept watch served the wait")
 }
 
 // TestKeptWatchOnAnotherKey: a wait on another key closes the kept watch
 // and opens its own.
 func TestKeptWatchOnAnotherKey(t *testing.T) {
 	t.Parallel()
-	cli, c := countedClient(t)
+	cli, c := testutil.CountedClient(t, srv)
 	pfx := testutil.Prefix(t, cli)
 	s := testutil.Session(t, cli, 10)
 	var kept waitq.Kept
@@ -114,12 +110,12 @@ func TestKeptWatchOnAnotherKey(t *testing.T) {
 	for i, key := range []string{pfx + "a", pfx + "b"} {
 		put, err := cli.Put(t.Context(), key, "")
 		require.NoError(t, err)
-		before := c.creates.Load()
+		before := c.WatchesUnder(pfx)
 		got := waitDelete(t, w, &mvccpb.KeyValue{Key: []byte(key), CreateRevision: put.Header.Revision}, put.Header.Revision)
 		del, err := cli.Delete(t.Context(), key)
 		require.NoError(t, err)
 		require.Equal(t, del.Header.Revision, <-got, "wait %d", i)
-		require.Greater(t, c.creates.Load(), before, "wait %d on %s opened a watch", i, key)
+		require.Greater(t, c.WatchesUnder(pfx), before, "wait %d on %s opened a watch", i, key)
 	}
 }
 

@@ -253,12 +253,13 @@ func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev in
 		wch, from, cancel, reused = w.Keep.take(key, kv.CreateRevision)
 	}
 	if !reused {
-		parent := ctx
-		if keep {
-			parent = context.WithoutCancel(ctx) // it may outlive this wait
-		}
+		// A watch that may be kept must outlive this wait, but until the
+		// wait ends it must end with ctx: the client's Watch call itself
+		// blocks while the client cannot reach etcd.
 		var wctx context.Context
-		wctx, cancel = context.WithCancel(parent)
+		wctx, cancel = context.WithCancel(context.WithoutCancel(ctx))
+		detach := context.AfterFunc(ctx, cancel)
+		defer detach()
 		wch = watch(wctx, w.Session, key, start, clientv3.WithFilterPut())
 	}
 	parked := false
@@ -267,6 +268,14 @@ func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev in
 			cancel()
 		}
 	}()
+	// park keeps the watch for the handle's next wait, once it has reported
+	// everything up to now (see Kept).
+	park := func() {
+		if keep && from > 0 && ctx.Err() == nil {
+			w.Keep.park(key, wch, from, cancel)
+			parked = true
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -286,6 +295,9 @@ func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev in
 					// revision or later; the watch covers everything after.
 					gone, err := w.gone(ctx, kv, wr.Header.Revision)
 					if err != nil || gone {
+						if err == nil {
+							park()
+						}
 						return 0, err
 					}
 				}
@@ -297,9 +309,8 @@ func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev in
 				if ev.Type == mvccpb.DELETE && ev.Kv.ModRevision > kv.CreateRevision {
 					// Events after this one in the response would be lost
 					// to the next wait: keep the watch only when it is last.
-					if keep && i == len(wr.Events)-1 {
-						w.Keep.park(key, wch, from, cancel)
-						parked = true
+					if i == len(wr.Events)-1 {
+						park()
 					}
 					return ev.Kv.ModRevision, nil
 				}

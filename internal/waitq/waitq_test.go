@@ -11,11 +11,8 @@ import (
 	"github.com/coordkit/coordkit/internal/testutil"
 	"github.com/coordkit/coordkit/internal/waitq"
 	"github.com/stretchr/testify/require"
-	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
-	"google.golang.org/grpc"
 )
 
 var srv *etcdtest.Cluster
@@ -163,57 +160,8 @@ func countingClient(t *testing.T) (*clientv3.Client, *atomic.Int64) {
 // countingClients is countingClient that also counts the gRPC streams the
 // client opens for watches.
 func countingClients(t *testing.T) (cli *clientv3.Client, txns, watchStreams *atomic.Int64) {
-	cli, c := countedClient(t)
-	return cli, &c.txns, &c.streams
-}
-
-// counts are what a countedClient has sent.
-type counts struct {
-	txns    atomic.Int64 // Txn requests
-	streams atomic.Int64 // watch streams opened
-	creates atomic.Int64 // watches created, on any stream
-}
-
-// countedClient is a client that counts its Txns, watch streams and
-// watches.
-func countedClient(t *testing.T) (*clientv3.Client, *counts) {
-	c := new(counts)
-	count := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		if method == "/etcdserverpb.KV/Txn" {
-			c.txns.Add(1)
-		}
-		return invoker(ctx, method, req, reply, cc, opts...)
-	}
-	countStreams := func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-		cs, err := streamer(ctx, desc, cc, method, opts...)
-		if method == "/etcdserverpb.Watch/Watch" {
-			c.streams.Add(1)
-			cs = &countingStream{ClientStream: cs, creates: &c.creates}
-		}
-		return cs, err
-	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   srv.Endpoints(),
-		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(count), grpc.WithChainStreamInterceptor(countStreams)},
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { cli.Close() })
-	return cli, c
-}
-
-// countingStream counts the watches created on a watch stream.
-type countingStream struct {
-	grpc.ClientStream
-	creates *atomic.Int64
-}
-
-func (s *countingStream) SendMsg(m any) error {
-	if req, ok := m.(*etcdserverpb.WatchRequest); ok && req.GetCreateRequest() != nil {
-		s.creates.Add(1)
-	}
-	return s.ClientStream.SendMsg(m)
+	cli, c := testutil.CountedClient(t, srv)
+	return cli, &c.Txns, &c.Streams
 }
 
 // TestWaitsShareOneStream: one wait after another on a session reuse one

@@ -1,0 +1,41 @@
+package mutex_test
+
+import (
+	"testing"
+
+	"github.com/coordkit/coordkit/internal/testutil"
+	"github.com/coordkit/coordkit/mutex"
+	"github.com/stretchr/testify/require"
+)
+
+// TestHandoffsReuseWatches: two workers taking a lock in turns wait behind
+// each other's key every time, and after the first waits reuse their
+// watches rather than open one per Lock.
+func TestHandoffsReuseWatches(t *testing.T) {
+	t.Parallel()
+	cli, c := testutil.CountedClient(t, srv)
+	pfx := testutil.Prefix(t, cli)
+	a := mutex.New(testutil.Session(t, cli, 10), pfx+"lock")
+	b := mutex.New(testutil.Session(t, cli, 10), pfx+"lock")
+	testutil.Handoffs(t, cli, pfx+"lock/", 2, a, b)
+	before := c.WatchesUnder(pfx)
+	testutil.Handoffs(t, cli, pfx+"lock/", 6, a, b)
+	require.Equal(t, before, c.WatchesUnder(pfx), "watches opened for 6 more handoffs")
+}
+
+// TestUncontendedLockIsOneTxn: with nobody else in line, Lock is one Txn,
+// and Unlock a plain Delete.
+func TestUncontendedLockIsOneTxn(t *testing.T) {
+	t.Parallel()
+	cli, c := testutil.CountedClient(t, srv)
+	pfx := testutil.Prefix(t, cli)
+	m := mutex.New(testutil.Session(t, cli, 10), pfx+"lock")
+	require.NoError(t, m.Lock(t.Context())) // also waits for the lease's first confirmation
+	require.NoError(t, m.Unlock(t.Context()))
+	c.Txns.Store(0)
+	for range 3 {
+		require.NoError(t, m.Lock(t.Context()))
+		require.NoError(t, m.Unlock(t.Context()))
+	}
+	require.Equal(t, int64(3), c.Txns.Load(), "Txns for 3 uncontended Lock+Unlock")
+}
