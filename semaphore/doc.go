@@ -26,7 +26,9 @@
 // each release as it happens, with no round trip per release. Once the sum
 // fits it confirms with one read guarded by its own key, so a waiter whose
 // key or lease is gone is never granted anything. An Acquire cancelled
-// through its context deletes its key before it returns.
+// through its context deletes its key before it returns. A handle keeps
+// that watch open for a second after its wait, so a worker that acquires in
+// a loop opens it once rather than once per Acquire.
 //
 // # The limit
 //

@@ -93,26 +93,32 @@ func (c *counted) confirm(ctx context.Context) (bool, int64, error) {
 // breaks (neither: the caller reads again and re-watches).
 func (c *counted) follow(ctx context.Context, readRev int64) (ok bool, err error) {
 	w := c.w
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	// No start revision: the watch starts in sync with the store. The
 	// created notification's revision tells whether the store moved since
-	// readRev; if it did, a read after it closes the gap.
-	wch := watch(wctx, w.Session, w.Prefix, clientv3.WithPrefix(), clientv3.WithFilterPut(), clientv3.WithCreatedNotify())
+	// readRev; if it did, a read after it closes the gap. A kept watch
+	// (see Kept) started before readRev and reports everything since.
+	kw := w.openWatch(ctx, w.Prefix, readRev, true, clientv3.WithPrefix(), clientv3.WithFilterPut(), clientv3.WithCreatedNotify())
+	defer kw.close()
 	for {
 		select {
 		case <-ctx.Done():
 			return false, ctx.Err()
 		case <-w.Tracker.Lost():
 			return false, w.Tracker.Err()
-		case wr, open := <-wch:
+		case wr, open := <-kw.ch:
 			if !open || wr.Err() != nil || wr.Canceled {
 				return false, nil
 			}
 			w.calm()
+			if wr.Created {
+				kw.from = wr.Header.Revision
+			}
 			stale := wr.Created && wr.Header.Revision > readRev
 			for _, ev := range wr.Events {
-				if ev.Type != mvccpb.DELETE {
+				// What the last read showed already, including, on a kept
+				// watch, deletions of earlier incarnations of keys now
+				// ahead (and of this waiter's own key, by its last release).
+				if ev.Type != mvccpb.DELETE || ev.Kv.ModRevision <= readRev {
 					continue
 				}
 				key := string(ev.Kv.Key)
@@ -129,6 +135,11 @@ func (c *counted) follow(ctx context.Context, readRev int64) (ok bool, err error
 			}
 			ok, rev, err := c.confirm(ctx)
 			if err != nil || ok {
+				if ok {
+					// Every response read so far was counted: what is
+					// still on its way comes after, for the next wait.
+					kw.park(ctx)
+				}
 				return ok, err
 			}
 			readRev = rev

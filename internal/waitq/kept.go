@@ -81,3 +81,63 @@ func (k *Kept) Close() {
 		k.wch, k.cancel, k.timer = nil, nil, nil
 	}
 }
+
+// keptWatch is one wait's watch: taken from the waiter's Kept when that
+// one can serve the wait, opened in sync with the store otherwise.
+type keptWatch struct {
+	ch   clientv3.WatchChan
+	from int64 // once known: the watch reports every change after it
+	// reused: taken from Kept, so its created notification was consumed
+	// by an earlier wait.
+	reused bool
+
+	w      *Waiter
+	key    string
+	keep   bool
+	cancel context.CancelFunc
+	detach func() bool
+	parked bool
+}
+
+// openWatch returns a watch on key with opts for a wait that must see
+// every change after revision rev: the waiter's kept watch if it has one on
+// key that does, else a new one (with keep, one that can be kept after the
+// wait). The caller must end it with close.
+func (w *Waiter) openWatch(ctx context.Context, key string, rev int64, keep bool, opts ...clientv3.OpOption) *keptWatch {
+	kw := &keptWatch{w: w, key: key, keep: keep && w.Keep != nil}
+	if kw.keep {
+		kw.ch, kw.from, kw.cancel, kw.reused = w.Keep.take(key, rev)
+		if kw.reused {
+			return kw
+		}
+	}
+	// A watch that may be kept must outlive this wait, but until the wait
+	// ends it must end with ctx: the client's Watch call itself blocks
+	// while the client cannot reach etcd.
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	kw.cancel, kw.detach = cancel, context.AfterFunc(ctx, cancel)
+	kw.ch = watch(wctx, w.Session, key, opts...)
+	return kw
+}
+
+// park keeps the watch for the handle's next wait, provided it has
+// reported its start (from) and ctx has not ended.
+func (kw *keptWatch) park(ctx context.Context) {
+	if kw.keep && kw.from > 0 && ctx.Err() == nil && !kw.parked {
+		if kw.detach != nil && !kw.detach() {
+			return // ctx's end is closing it already
+		}
+		kw.w.Keep.park(kw.key, kw.ch, kw.from, kw.cancel)
+		kw.parked = true
+	}
+}
+
+// close closes the watch unless it was parked.
+func (kw *keptWatch) close() {
+	if kw.detach != nil {
+		kw.detach()
+	}
+	if !kw.parked {
+		kw.cancel()
+	}
+}

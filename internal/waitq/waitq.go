@@ -240,55 +240,22 @@ func (w *Waiter) WaitDeleteFrom(ctx context.Context, kv *mvccpb.KeyValue, rev in
 }
 
 func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev int64, start clientv3.OpOption) (int64, error) {
-	key := string(kv.Key)
 	// Only a wait whose watch starts in sync may be kept (see Kept).
-	keep := w.Keep != nil && readRev > 0
-	var (
-		wch    clientv3.WatchChan
-		from   int64 // once known: the watch reports every change after it
-		cancel context.CancelFunc
-		reused bool
-	)
-	if keep {
-		wch, from, cancel, reused = w.Keep.take(key, kv.CreateRevision)
-	}
-	if !reused {
-		// A watch that may be kept must outlive this wait, but until the
-		// wait ends it must end with ctx: the client's Watch call itself
-		// blocks while the client cannot reach etcd.
-		var wctx context.Context
-		wctx, cancel = context.WithCancel(context.WithoutCancel(ctx))
-		detach := context.AfterFunc(ctx, cancel)
-		defer detach()
-		wch = watch(wctx, w.Session, key, start, clientv3.WithFilterPut())
-	}
-	parked := false
-	defer func() {
-		if !parked {
-			cancel()
-		}
-	}()
-	// park keeps the watch for the handle's next wait, once it has reported
-	// everything up to now (see Kept).
-	park := func() {
-		if keep && from > 0 && ctx.Err() == nil {
-			w.Keep.park(key, wch, from, cancel)
-			parked = true
-		}
-	}
+	kw := w.openWatch(ctx, string(kv.Key), kv.CreateRevision, readRev > 0, start, clientv3.WithFilterPut())
+	defer kw.close()
 	for {
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-w.Tracker.Lost():
 			return 0, w.Tracker.Err()
-		case wr, ok := <-wch:
+		case wr, ok := <-kw.ch:
 			if !ok || wr.Err() != nil || wr.Canceled {
 				return 0, w.pause(ctx)
 			}
 			w.calm()
 			if wr.Created {
-				from = wr.Header.Revision
+				kw.from = wr.Header.Revision
 				if readRev > 0 && wr.Header.Revision > readRev {
 					// The store moved between our read and the watch: the key
 					// may be gone already. Read it again, at the watch's
@@ -296,7 +263,7 @@ func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev in
 					gone, err := w.gone(ctx, kv, wr.Header.Revision)
 					if err != nil || gone {
 						if err == nil {
-							park()
+							kw.park(ctx)
 						}
 						return 0, err
 					}
@@ -310,7 +277,7 @@ func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev in
 					// Events after this one in the response would be lost
 					// to the next wait: keep the watch only when it is last.
 					if i == len(wr.Events)-1 {
-						park()
+						kw.park(ctx)
 					}
 					return ev.Kv.ModRevision, nil
 				}
