@@ -6,7 +6,7 @@ import (
 
 	"github.com/coordkit/coordkit/election"
 	"github.com/coordkit/coordkit/internal/testutil"
-	"github.com/stretchr/testify/require"
+	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
 // leader is an Election as a testutil.Locker: Campaign and Resign.
@@ -20,12 +20,5 @@ func (c leader) Unlock(ctx context.Context) error { return c.Resign(ctx) }
 // watches rather than open one per Campaign.
 func TestHandoffsReuseWatches(t *testing.T) {
 	t.Parallel()
-	cli, c := testutil.CountedClient(t, srv)
-	pfx := testutil.Prefix(t, cli)
-	a := election.New(testutil.Session(t, cli, 10), pfx+"e")
-	b := election.New(testutil.Session(t, cli, 10), pfx+"e")
-	testutil.Handoffs(t, cli, pfx+"e/", 2, leader{a}, leader{b})
-	before := c.WatchesUnder(pfx)
-	testutil.Handoffs(t, cli, pfx+"e/", 6, leader{a}, leader{b})
-	require.Equal(t, before, c.WatchesUnder(pfx), "watches opened for 6 more handoffs")
+	testutil.RequireHandoffsReuseWatches(t, srv, func(s *concurrency.Session, name string) testutil.Locker { return leader{election.New(s, name)} })
 }

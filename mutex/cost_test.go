@@ -6,6 +6,7 @@ import (
 	"github.com/coordkit/coordkit/internal/testutil"
 	"github.com/coordkit/coordkit/mutex"
 	"github.com/stretchr/testify/require"
+	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
 // TestHandoffsReuseWatches: two workers taking a lock in turns wait behind
@@ -13,14 +14,7 @@ import (
 // watches rather than open one per Lock.
 func TestHandoffsReuseWatches(t *testing.T) {
 	t.Parallel()
-	cli, c := testutil.CountedClient(t, srv)
-	pfx := testutil.Prefix(t, cli)
-	a := mutex.New(testutil.Session(t, cli, 10), pfx+"lock")
-	b := mutex.New(testutil.Session(t, cli, 10), pfx+"lock")
-	testutil.Handoffs(t, cli, pfx+"lock/", 2, a, b)
-	before := c.WatchesUnder(pfx)
-	testutil.Handoffs(t, cli, pfx+"lock/", 6, a, b)
-	require.Equal(t, before, c.WatchesUnder(pfx), "watches opened for 6 more handoffs")
+	testutil.RequireHandoffsReuseWatches(t, srv, func(s *concurrency.Session, name string) testutil.Locker { return mutex.New(s, name) })
 }
 
 // TestUncontendedLockIsOneTxn: with nobody else in line, Lock is one Txn,

@@ -7,6 +7,7 @@ import (
 	"github.com/coordkit/coordkit/internal/testutil"
 	"github.com/coordkit/coordkit/rwmutex"
 	"github.com/stretchr/testify/require"
+	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
 // TestRLockWithoutWritersIsOneTxn: with no writer in line, a read lock is
@@ -35,12 +36,5 @@ func TestRLockWithoutWritersIsOneTxn(t *testing.T) {
 // watches rather than open one per Lock.
 func TestHandoffsReuseWatches(t *testing.T) {
 	t.Parallel()
-	cli, c := testutil.CountedClient(t, srv)
-	pfx := testutil.Prefix(t, cli)
-	a := rwmutex.New(testutil.Session(t, cli, 10), pfx+"rw")
-	b := rwmutex.New(testutil.Session(t, cli, 10), pfx+"rw")
-	testutil.Handoffs(t, cli, pfx+"rw/", 2, a, b)
-	before := c.WatchesUnder(pfx)
-	testutil.Handoffs(t, cli, pfx+"rw/", 6, a, b)
-	require.Equal(t, before, c.WatchesUnder(pfx), "watches opened for 6 more handoffs")
+	testutil.RequireHandoffsReuseWatches(t, srv, func(s *concurrency.Session, name string) testutil.Locker { return rwmutex.New(s, name) })
 }

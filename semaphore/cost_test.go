@@ -6,7 +6,7 @@ import (
 
 	"github.com/coordkit/coordkit/internal/testutil"
 	"github.com/coordkit/coordkit/semaphore"
-	"github.com/stretchr/testify/require"
+	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
 // permit is a one-permit Semaphore as a testutil.Locker.
@@ -21,12 +21,5 @@ func (p permit) Unlock(ctx context.Context) error { return p.Release(ctx) }
 // release does not end their next wait.
 func TestHandoffsReuseWatches(t *testing.T) {
 	t.Parallel()
-	cli, c := testutil.CountedClient(t, srv)
-	pfx := testutil.Prefix(t, cli)
-	a := semaphore.New(testutil.Session(t, cli, 10), pfx+"sem", 1)
-	b := semaphore.New(testutil.Session(t, cli, 10), pfx+"sem", 1)
-	testutil.Handoffs(t, cli, pfx+"sem/", 2, permit{a}, permit{b})
-	before := c.WatchesUnder(pfx)
-	testutil.Handoffs(t, cli, pfx+"sem/", 6, permit{a}, permit{b})
-	require.Equal(t, before, c.WatchesUnder(pfx), "watches opened for 6 more handoffs")
+	testutil.RequireHandoffsReuseWatches(t, srv, func(s *concurrency.Session, name string) testutil.Locker { return permit{semaphore.New(s, name, 1)} })
 }

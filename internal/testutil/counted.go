@@ -11,6 +11,7 @@ import (
 	"github.com/coordkit/coordkit/etcdtest"
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 )
@@ -135,5 +136,23 @@ func Handoffs(tb testing.TB, cli *clientv3.Client, prefix string, rounds int, a,
 	}
 	if err := holder.Unlock(ctx); err != nil {
 		tb.Fatalf("testutil: last unlock: %v", err)
+	}
+}
+
+// RequireHandoffsReuseWatches checks that two handles made by mk, on their
+// own sessions of one counted client, taking the lock called name in turns
+// (each waiting behind the other every time: [Handoffs]), open no watch
+// per handoff once the first waits have opened theirs. mk's name is the
+// lock's name; its keys must lie under name + "/".
+func RequireHandoffsReuseWatches(t *testing.T, srv *etcdtest.Cluster, mk func(s *concurrency.Session, name string) Locker) {
+	t.Helper()
+	cli, c := CountedClient(t, srv)
+	pfx := Prefix(t, cli)
+	a, b := mk(Session(t, cli, 10), pfx+"lock"), mk(Session(t, cli, 10), pfx+"lock")
+	Handoffs(t, cli, pfx+"lock/", 2, a, b)
+	before := c.WatchesUnder(pfx)
+	Handoffs(t, cli, pfx+"lock/", 6, a, b)
+	if got := c.WatchesUnder(pfx); got != before {
+		t.Errorf("6 more handoffs opened %d watches, want none (the first waits opened %d)", got-before, before)
 	}
 }
