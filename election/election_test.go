@@ -216,34 +216,6 @@ func TestCampaignKeyDeletedNeverWins(t *testing.T) {
 	require.Empty(t, testutil.Keys(t, cli, pfx))
 }
 
-func TestDoneWhenKeyDeleted(t *testing.T) {
-	t.Parallel()
-	cli := testutil.Client(t, srv)
-	pfx := testutil.Prefix(t, cli)
-	t.Cleanup(func() { cli.Delete(context.Background(), pfx+"data") })
-	e := election.New(testutil.Session(t, cli, 10), pfx+"e")
-	require.NoError(t, e.Campaign(t.Context(), "v"))
-	done := e.Done()
-	// A compaction first: the leadership's watch must survive it.
-	_, err := srv.Compact(t.Context())
-	require.NoError(t, err)
-	_, err = cli.Delete(t.Context(), e.Key())
-	require.NoError(t, err)
-	testutil.WaitClosed(t, done, 10*time.Second, "Done after the key was deleted")
-	require.ErrorIs(t, e.Err(), election.ErrLost)
-	resp, err := e.Txn(t.Context()).Then(clientv3.OpPut(pfx+"data", "late")).Commit()
-	require.NoError(t, err)
-	require.False(t, resp.Succeeded, "a guarded write after loss must not commit")
-	require.ErrorIs(t, e.Resign(t.Context()), election.ErrLost)
-
-	// Campaign again on the same handle after the loss.
-	require.NoError(t, e.Campaign(t.Context(), "again"))
-	resp, err = e.Txn(t.Context()).Then(clientv3.OpPut(pfx+"data", "x")).Commit()
-	require.NoError(t, err)
-	require.True(t, resp.Succeeded)
-	require.NoError(t, e.Resign(t.Context()))
-}
-
 func TestBadInput(t *testing.T) {
 	cli := testutil.Client(t, srv)
 	s := testutil.Session(t, cli, 10)

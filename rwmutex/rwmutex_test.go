@@ -300,62 +300,6 @@ func TestExpiredWaiterNeverWins(t *testing.T) {
 	}
 }
 
-func TestDoneWhenLeaseRevoked(t *testing.T) {
-	t.Parallel()
-	cli := testutil.Client(t, srv)
-	pfx := testutil.Prefix(t, cli)
-	s := testutil.Session(t, testutil.Client(t, srv), 10)
-	m := rwmutex.New(s, pfx+"lock")
-	require.NoError(t, m.RLock(t.Context()))
-	_, err := cli.Revoke(t.Context(), s.Lease())
-	require.NoError(t, err)
-	testutil.WaitClosed(t, m.Done(), 10*time.Second, "Done after revoke")
-	require.True(t, errors.Is(m.Err(), rwmutex.ErrSessionExpired) || errors.Is(m.Err(), rwmutex.ErrLost), "Err = %v", m.Err())
-	require.Error(t, m.RUnlock(t.Context()), "RUnlock of a lost hold reports the loss")
-	require.ErrorIs(t, m.Lock(t.Context()), rwmutex.ErrSessionExpired, "Lock on an expired session")
-}
-
-func TestDoneWhenKeyDeleted(t *testing.T) {
-	t.Parallel()
-	es := etcdtest.NewServer(t) // its own: compaction would cut short the replays of other tests
-	cli := es.Client()
-	pfx := testutil.Prefix(t, cli)
-	m := rwmutex.New(testutil.Session(t, cli, 10), pfx+"lock")
-	require.NoError(t, m.Lock(t.Context()))
-	// A compaction first: the hold's watch must survive it.
-	_, err := es.Compact(t.Context())
-	require.NoError(t, err)
-	_, err = cli.Delete(t.Context(), m.Key())
-	require.NoError(t, err)
-	testutil.WaitClosed(t, m.Done(), 10*time.Second, "Done after the key was deleted")
-	require.ErrorIs(t, m.Err(), rwmutex.ErrLost)
-	resp, err := m.Txn(t.Context()).Then(clientv3.OpPut(pfx+"data", "late")).Commit()
-	require.NoError(t, err)
-	require.False(t, resp.Succeeded, "a guarded write after loss must not commit")
-	require.ErrorIs(t, m.Unlock(t.Context()), rwmutex.ErrLost)
-}
-
-// TestDoneWhenCutOff cuts a writer's client off from etcd and checks that
-// the hold is given up on the client's clock while the server still has
-// the lease: before anyone else could take the lock.
-func TestDoneWhenCutOff(t *testing.T) {
-	t.Parallel()
-	es := etcdtest.NewServer(t)
-	s := testutil.Session(t, es.ProxyClient(t, 0), 2)
-	m := rwmutex.New(s, "/cut/lock")
-	require.NoError(t, m.Lock(t.Context()))
-	es.Member(0).Blackhole()
-	defer es.Member(0).Unblackhole()
-	testutil.WaitClosed(t, m.Done(), 10*time.Second, "Done after the client was cut off")
-	require.ErrorIs(t, m.Err(), rwmutex.ErrLost)
-	ttl, err := es.Client().TimeToLive(t.Context(), s.Lease())
-	require.NoError(t, err)
-	require.GreaterOrEqual(t, ttl.TTL, int64(0), "the server must still hold the lease when the client gives up")
-	resp, err := es.Client().Get(t.Context(), "/cut/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-	require.NoError(t, err)
-	require.Equal(t, int64(1), resp.Count, "the key is still there: nobody else could have the lock yet")
-}
-
 func TestGuardedTxn(t *testing.T) {
 	t.Parallel()
 	cli := testutil.Client(t, srv)

@@ -9,11 +9,17 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
-// permit is a one-permit Semaphore as a testutil.Locker.
+// permit is a Semaphore taken one permit at a time, as a testutil.Locker.
 type permit struct{ *semaphore.Semaphore }
 
-func (p permit) Lock(ctx context.Context) error   { return p.Acquire(ctx, 1) }
-func (p permit) Unlock(ctx context.Context) error { return p.Release(ctx) }
+func (p permit) Lock(ctx context.Context) error   { return p.Semaphore.Acquire(ctx, 1) }
+func (p permit) Unlock(ctx context.Context) error { return p.Semaphore.Release(ctx) }
+
+// whole is a two-permit Semaphore taken both permits at once, as a
+// testutil.Subject.
+type whole struct{ *semaphore.Semaphore }
+
+func (w whole) Acquire(ctx context.Context) error { return w.Semaphore.Acquire(ctx, 2) }
 
 // TestHandoffsReuseWatches: two holders of a one-permit semaphore taking it
 // in turns reuse their watches of the line after the first waits, rather

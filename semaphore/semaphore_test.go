@@ -3,7 +3,6 @@ package semaphore_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -311,62 +310,6 @@ func TestExpiredWaiterNeverWins(t *testing.T) {
 			require.Empty(t, testutil.Keys(t, cli, pfx))
 		})
 	}
-}
-
-func TestDoneWhenLeaseRevoked(t *testing.T) {
-	t.Parallel()
-	cli := testutil.Client(t, srv)
-	pfx := testutil.Prefix(t, cli)
-	s := testutil.Session(t, testutil.Client(t, srv), 10)
-	m := semaphore.New(s, pfx+"sem", 2)
-	require.NoError(t, m.Acquire(t.Context(), 1))
-	_, err := cli.Revoke(t.Context(), s.Lease())
-	require.NoError(t, err)
-	testutil.WaitClosed(t, m.Done(), 10*time.Second, "Done after revoke")
-	require.True(t, errors.Is(m.Err(), semaphore.ErrSessionExpired) || errors.Is(m.Err(), semaphore.ErrLost), "Err = %v", m.Err())
-	require.Error(t, m.Release(t.Context()), "Release of a lost grant reports the loss")
-	require.ErrorIs(t, m.Acquire(t.Context(), 1), semaphore.ErrSessionExpired, "Acquire on an expired session")
-}
-
-func TestDoneWhenKeyDeleted(t *testing.T) {
-	t.Parallel()
-	es := etcdtest.NewServer(t) // its own: compaction would cut short the replays of other tests
-	cli := es.Client()
-	pfx := testutil.Prefix(t, cli)
-	m := semaphore.New(testutil.Session(t, cli, 10), pfx+"sem", 2)
-	require.NoError(t, m.Acquire(t.Context(), 2))
-	// A compaction first: the grant's watch must survive it.
-	_, err := es.Compact(t.Context())
-	require.NoError(t, err)
-	_, err = cli.Delete(t.Context(), m.Key())
-	require.NoError(t, err)
-	testutil.WaitClosed(t, m.Done(), 10*time.Second, "Done after the key was deleted")
-	require.ErrorIs(t, m.Err(), semaphore.ErrLost)
-	resp, err := m.Txn(t.Context()).Then(clientv3.OpPut(pfx+"data", "late")).Commit()
-	require.NoError(t, err)
-	require.False(t, resp.Succeeded, "a guarded write after loss must not commit")
-	require.ErrorIs(t, m.Release(t.Context()), semaphore.ErrLost)
-}
-
-// TestDoneWhenCutOff cuts the holder's client off from etcd and checks that
-// the grant is given up on the client's clock while the server still has
-// the lease: before anyone else could be granted its permits.
-func TestDoneWhenCutOff(t *testing.T) {
-	t.Parallel()
-	es := etcdtest.NewServer(t)
-	s := testutil.Session(t, es.ProxyClient(t, 0), 2)
-	m := semaphore.New(s, "/cut/sem", 1)
-	require.NoError(t, m.Acquire(t.Context(), 1))
-	es.Member(0).Blackhole()
-	defer es.Member(0).Unblackhole()
-	testutil.WaitClosed(t, m.Done(), 10*time.Second, "Done after the client was cut off")
-	require.ErrorIs(t, m.Err(), semaphore.ErrLost)
-	ttl, err := es.Client().TimeToLive(t.Context(), s.Lease())
-	require.NoError(t, err)
-	require.GreaterOrEqual(t, ttl.TTL, int64(0), "the server must still hold the lease when the client gives up")
-	resp, err := es.Client().Get(t.Context(), "/cut/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-	require.NoError(t, err)
-	require.Equal(t, int64(1), resp.Count, "the key is still there: nobody else could hold its permits yet")
 }
 
 func TestGuardedTxn(t *testing.T) {

@@ -1,0 +1,24 @@
+package semaphore_test
+
+import (
+	"testing"
+
+	"github.com/coordkit/coordkit/internal/testutil"
+	"github.com/coordkit/coordkit/semaphore"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// loss holds all the permits of a two-permit semaphore.
+var loss = testutil.LossCase{
+	New:     func(s *concurrency.Session, name string) testutil.Subject { return whole{semaphore.New(s, name, 2)} },
+	Lost:    semaphore.ErrLost,
+	Expired: semaphore.ErrSessionExpired,
+}
+
+// TestDoneWhenLost: Done closes and Err says why when the lease is
+// revoked, when the key is deleted by hand, and when the client is cut off
+// (before the server could expire the lease).
+func TestDoneWhenLost(t *testing.T) {
+	t.Parallel()
+	testutil.RunLossTests(t, srv, loss)
+}
