@@ -142,14 +142,15 @@ func Handoffs(tb testing.TB, cli *clientv3.Client, prefix string, rounds int, a,
 // RequireHandoffsReuseWatches checks that two handles made by mk, on their
 // own sessions of one counted client, taking the lock called name in turns
 // (each waiting behind the other every time: [Handoffs]), open no watch
-// per handoff once the first waits have opened theirs. mk's name is the
+// per handoff once their first two waits have opened theirs. mk's name is the
 // lock's name; its keys must lie under name + "/".
 func RequireHandoffsReuseWatches(t *testing.T, srv *etcdtest.Cluster, mk func(s *concurrency.Session, name string) Locker) {
 	t.Helper()
 	cli, c := CountedClient(t, srv)
 	pfx := Prefix(t, cli)
 	a, b := mk(Session(t, cli, 10), pfx+"lock"), mk(Session(t, cli, 10), pfx+"lock")
-	Handoffs(t, cli, pfx+"lock/", 2, a, b)
+	// A handle keeps its watch from its second wait on: two each.
+	Handoffs(t, cli, pfx+"lock/", 4, a, b)
 	before := c.WatchesUnder(pfx)
 	Handoffs(t, cli, pfx+"lock/", 6, a, b)
 	if got := c.WatchesUnder(pfx); got != before {

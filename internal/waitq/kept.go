@@ -27,10 +27,19 @@ const KeepIdle = time.Second
 // it waits for was created (its created revision is below the key's create
 // revision), and reports every change after that in order, so it misses no
 // deletion of the key; deletions of earlier incarnations of the name are
-// skipped by their revision. The zero value holds nothing and is ready to
-// use; a Kept is safe for concurrent use.
+// skipped by their revision (a reused watch may start at the key's
+// create revision itself: a deletion comes after it).
+//
+// Only a handle's second and later waits keep their watch: a handle made
+// for one request waits once, and keeping its watch would only load etcd
+// (for a semaphore, whose wait watches the whole line, each kept watch
+// would be sent every release under the name). A Kept is for one kind of
+// wait: a single key, or (the semaphore's) a prefix, never both. The zero
+// value holds nothing and is ready to use; a Kept is safe for concurrent
+// use.
 type Kept struct {
 	mu     sync.Mutex
+	waits  int // waits that asked for a watch, up to 2
 	key    string
 	wch    clientv3.WatchChan
 	from   int64 // the watch reports every change after this revision
@@ -41,20 +50,24 @@ type Kept struct {
 // take returns the kept watch if it watches key and reports every change
 // after revision rev, and forgets it either way (a watch on another key is
 // closed). ok is false when there is none to reuse.
-func (k *Kept) take(key string, rev int64) (wch clientv3.WatchChan, from int64, cancel context.CancelFunc, ok bool) {
+// again reports whether this is the handle's second or later wait, whose
+// watch may be kept after it.
+func (k *Kept) take(key string, rev int64) (wch clientv3.WatchChan, from int64, cancel context.CancelFunc, ok, again bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.waits = min(k.waits+1, 2)
+	again = k.waits > 1
 	if k.wch == nil {
-		return nil, 0, nil, false
+		return nil, 0, nil, false, again
 	}
 	wch, from, cancel = k.wch, k.from, k.cancel
 	live := k.timer.Stop() // false: the idle timer has closed it already
 	k.wch, k.cancel, k.timer = nil, nil, nil
 	if !live || k.key != key || from > rev {
 		cancel()
-		return nil, 0, nil, false
+		return nil, 0, nil, false, again
 	}
-	return wch, from, cancel, true
+	return wch, from, cancel, true, again
 }
 
 // park keeps a watch on key, which reports every change after revision
@@ -104,12 +117,19 @@ type keptWatch struct {
 // key that does, else a new one (with keep, one that can be kept after the
 // wait). The caller must end it with close.
 func (w *Waiter) openWatch(ctx context.Context, key string, rev int64, keep bool, opts ...clientv3.OpOption) *keptWatch {
-	kw := &keptWatch{w: w, key: key, keep: keep && w.Keep != nil}
-	if kw.keep {
-		kw.ch, kw.from, kw.cancel, kw.reused = w.Keep.take(key, rev)
+	if keep = keep && w.Keep != nil; keep {
+		var kw keptWatch
+		kw.ch, kw.from, kw.cancel, kw.reused, keep = w.Keep.take(key, rev)
 		if kw.reused {
-			return kw
+			kw.w, kw.key, kw.keep = w, key, true
+			return &kw
 		}
+	}
+	kw := &keptWatch{w: w, key: key, keep: keep}
+	if !keep {
+		wctx, cancel := context.WithCancel(ctx)
+		kw.cancel, kw.ch = cancel, watch(wctx, w.Session, key, opts...)
+		return kw
 	}
 	// A watch that may be kept must outlive this wait, but until the wait
 	// ends it must end with ctx: the client's Watch call itself blocks

@@ -263,6 +263,8 @@ func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev in
 					gone, err := w.gone(ctx, kv, wr.Header.Revision)
 					if err != nil || gone {
 						if err == nil {
+							// Gone, or a transient read error: either way
+							// the watch is sound, and in sync.
 							kw.park(ctx)
 						}
 						return 0, err
