@@ -26,9 +26,7 @@
 //
 // A Campaign with no other candidate is one Txn as cheap as a bare
 // put-if-absent; after one that met others in line, the handle's next
-// Campaign joins behind them at once. From its second wait on, a handle
-// keeps its last wait's watch open for a second, for its next Campaign
-// behind the same key.
+// Campaign joins behind them at once.
 //
 // # Loss
 //

@@ -28,7 +28,6 @@ type Election struct {
 	// campaign): the next one then joins behind them at once rather than
 	// first trying the cheaper Txn for an empty line.
 	contended bool
-	kept      waitq.Kept // the last wait's watch, for the next wait on the same key
 
 	mu   sync.Mutex  // guards hold, last
 	hold *waitq.Hold // the current leadership, nil when not leading
@@ -90,7 +89,6 @@ func (e *Election) Campaign(ctx context.Context, value string) error {
 	}
 	w := waitq.New(e.s, e.prefix, e.key)
 	w.TryEmpty = !e.contended
-	w.Keep = &e.kept
 	err := w.AcquireFirst(ctx, value, true)
 	e.contended = w.Contended
 	if w.Abandoned {

@@ -6,16 +6,7 @@ import (
 	"github.com/coordkit/coordkit/internal/testutil"
 	"github.com/coordkit/coordkit/mutex"
 	"github.com/stretchr/testify/require"
-	"go.etcd.io/etcd/client/v3/concurrency"
 )
-
-// TestHandoffsReuseWatches: two workers taking a lock in turns wait behind
-// each other's key every time, and after the first waits reuse their
-// watches rather than open one per Lock.
-func TestHandoffsReuseWatches(t *testing.T) {
-	t.Parallel()
-	testutil.RequireHandoffsReuseWatches(t, srv, func(s *concurrency.Session, name string) testutil.Locker { return mutex.New(s, name) })
-}
 
 // TestUncontendedLockIsOneTxn: with nobody else in line, Lock is one Txn,
 // and Unlock a plain Delete.

@@ -32,13 +32,7 @@
 // contended locks pay no failed attempt. A waiter's re-check after the key
 // ahead is deleted is a serializable read that must reflect the deletion,
 // so it skips the linearizable read's round of consensus. The waits of a
-// session share one watch stream, kept open for the session's life. From
-// its second wait on, a *Mutex keeps its last wait's watch open for a
-// second after the wait ended (a handle made for one Lock leaves nothing
-// behind): workers that lock in a loop settle into an order in which each
-// waits behind the same key every time (a *Mutex keeps its key's name from
-// one Lock to the next), and then reuse that watch instead of opening and
-// closing one per Lock.
+// session share one watch stream, kept open for the session's life.
 //
 // # Loss
 //

@@ -24,7 +24,6 @@ type Mutex struct {
 	// (guarded by the turn): the next one then joins behind them at once
 	// rather than first trying the cheaper Txn for an empty line.
 	contended bool
-	kept      waitq.Kept // the last wait's watch, for the next wait on the same key
 }
 
 // New returns a lock on name that holds through session s. The session is
@@ -86,7 +85,6 @@ func (m *Mutex) acquire(ctx context.Context, wait bool) error {
 	// newer hold.
 	w.Unguarded = true
 	w.TryEmpty = !m.contended
-	w.Keep = &m.kept
 	err := w.AcquireFirst(ctx, m.opts.value, wait)
 	m.contended = w.Contended
 	if w.Abandoned {

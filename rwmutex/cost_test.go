@@ -7,7 +7,6 @@ import (
 	"github.com/coordkit/coordkit/internal/testutil"
 	"github.com/coordkit/coordkit/rwmutex"
 	"github.com/stretchr/testify/require"
-	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
 // TestRLockWithoutWritersIsOneTxn: with no writer in line, a read lock is
@@ -29,12 +28,4 @@ func TestRLockWithoutWritersIsOneTxn(t *testing.T) {
 	}
 	// RUnlock is guarded by the key's create revision: a Txn too.
 	require.Equal(t, int64(6), c.Txns.Load(), "Txns for 3 RLock+RUnlock")
-}
-
-// TestHandoffsReuseWatches: two writers taking the lock in turns wait
-// behind each other's key every time, and after the first waits reuse their
-// watches rather than open one per Lock.
-func TestHandoffsReuseWatches(t *testing.T) {
-	t.Parallel()
-	testutil.RequireHandoffsReuseWatches(t, srv, func(s *concurrency.Session, name string) testutil.Locker { return rwmutex.New(s, name) })
 }

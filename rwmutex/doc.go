@@ -29,10 +29,7 @@
 // A read lock with no writer in line, and a write lock with nobody in line,
 // is one Txn as cheap as a bare put-if-absent; after a lock call that met
 // others in line, the handle's next one in that mode joins behind them at
-// once. From its second wait on, a handle keeps its last wait's watch open
-// for a second, so workers
-// that lock in a loop, each waiting behind the same key every time, reuse it
-// instead of opening a watch per lock call.
+// once.
 //
 // # Interop with etcd's recipe
 //

@@ -30,7 +30,6 @@ type RWMutex struct {
 	// others in line (guarded by the turn): the next one then joins behind
 	// them at once rather than first trying the cheaper Txn for an empty line.
 	contended [2]bool
-	kept      waitq.Kept // the last wait's watch, for the next wait on the same key
 }
 
 // New returns a readers-writer lock on name that holds through session s.
@@ -97,7 +96,6 @@ func (m *RWMutex) lock(ctx context.Context, op string, write, wait bool) error {
 		mode = 1
 	}
 	w.TryEmpty = !m.contended[mode]
-	w.Keep = &m.kept
 	err := w.AcquireFirst(ctx, m.opts.value, wait)
 	m.contended[mode] = w.Contended
 	if w.Abandoned {

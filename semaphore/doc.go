@@ -26,11 +26,7 @@
 // each release as it happens, with no round trip per release. Once the sum
 // fits it confirms with one read guarded by its own key, so a waiter whose
 // key or lease is gone is never granted anything. An Acquire cancelled
-// through its context deletes its key before it returns. From its second
-// wait on, a handle keeps that watch open for a second after the wait, so a
-// worker that acquires in a loop opens it twice rather than once per
-// Acquire (a handle that waits once keeps nothing: every release under the
-// name would be sent to its idle watch).
+// through its context deletes its key before it returns.
 //
 // # The limit
 //

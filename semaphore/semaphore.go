@@ -24,7 +24,6 @@ type Semaphore struct {
 	limit  int
 	opts   options
 	h      *waitq.Handle
-	kept   waitq.Kept // the last wait's watch, for the next wait (under the turn)
 }
 
 // New returns a handle on the semaphore name, which admits holders while
@@ -112,7 +111,6 @@ func (m *Semaphore) valid(n int) error {
 // acquire joins the line with a weight of n and waits for room.
 func (m *Semaphore) acquire(ctx context.Context, n int, wait bool) (err error) {
 	w := waitq.New(m.s, m.prefix, m.key)
-	w.Keep = &m.kept
 	bctx, cancel := w.Bind(ctx)
 	defer cancel()
 	defer func() { err = w.Err(bctx, err) }()

@@ -24,11 +24,26 @@ type janitor struct {
 	s    *concurrency.Session
 	wake chan struct{}
 
-	// mu guards pending. It is held during each delete, so that a Join of
-	// the same key (which calls forget) waits for a delete under way.
+	// mu guards pending and watch. It is held during each delete, so that a
+	// Join of the same key (which calls forget) waits for a delete under
+	// way.
 	mu      sync.Mutex
 	pending map[string]int64 // key → create revision to guard by; 0: read it first
+	// watch holds keys of abandoned Joins, which may still be written late
+	// (see AbandonLinger): until its deadline, a key is deleted again
+	// whenever it shows up.
+	watch map[string]time.Time
 }
+
+// AbandonLinger is how long the janitor keeps deleting the key of an
+// abandoned Join. A Join whose request was cut short by its context may
+// still be applied afterwards: a request caught by a paused or failing
+// leader is applied when consensus resumes, possibly after the delete that
+// was meant to undo it. The key would then stay in line, held up by a
+// session that lives on, and block everyone behind it (chaos L5 found
+// this). Seconds after the request ended, such a request has been applied
+// or dropped.
+const AbandonLinger = 30 * time.Second
 
 var janitors = struct {
 	sync.Mutex
@@ -42,16 +57,25 @@ const janitorAttempt = 2 * time.Second
 // deferDelete has the session's janitor delete key, guarded by its create
 // revision rev (read first when rev is 0).
 func deferDelete(s *concurrency.Session, key string, rev int64) {
+	deferDeleteUntil(s, key, rev, time.Time{})
+}
+
+// deferDeleteUntil is deferDelete that, until the deadline, also deletes
+// key again each time it shows up (any incarnation: rev must be 0).
+func deferDeleteUntil(s *concurrency.Session, key string, rev int64, until time.Time) {
 	janitors.Lock()
 	defer janitors.Unlock()
 	j := janitors.m[s]
 	if j == nil {
-		j = &janitor{s: s, wake: make(chan struct{}, 1), pending: map[string]int64{}}
+		j = &janitor{s: s, wake: make(chan struct{}, 1), pending: map[string]int64{}, watch: map[string]time.Time{}}
 		janitors.m[s] = j
 		go j.run()
 	}
 	j.mu.Lock()
 	j.pending[key] = rev
+	if !until.IsZero() {
+		j.watch[key] = until
+	}
 	j.mu.Unlock()
 	select {
 	case j.wake <- struct{}{}:
@@ -72,6 +96,7 @@ func forget(s *concurrency.Session, key string) {
 	}
 	j.mu.Lock()
 	delete(j.pending, key)
+	delete(j.watch, key)
 	j.mu.Unlock()
 }
 
@@ -122,8 +147,9 @@ func (j *janitor) sweep() bool {
 		ctx, cancel := context.WithTimeout(j.s.Client().Ctx(), janitorAttempt)
 		err := deleteIncarnation(ctx, j.s.Client(), key, rev)
 		cancel()
-		if err == nil {
+		if err == nil && time.Now().After(j.watch[key]) {
 			delete(j.pending, key)
+			delete(j.watch, key)
 		}
 	}
 	return len(j.pending) == 0

@@ -338,11 +338,17 @@ func (w *Waiter) Leave(ctx context.Context) error {
 // applies it before the caller returns; it sets Abandoned, because such a
 // delete could also reach etcd late (through a slow member) and remove the
 // key of a later Join of the same name: the handle should then take a new
-// key for its next Join. If it fails, the janitor deletes the key later, and
-// guarded (it reads the create revision first).
+// key for its next Join. Whether it succeeds or not, the session's janitor
+// then deletes the key again, guarded (it reads the create revision first),
+// each time it shows up during [AbandonLinger]: the Join itself may be
+// applied after the delete.
 func (w *Waiter) Abandon(ctx context.Context) error {
 	w.Abandoned = true
-	return w.cleanup(ctx, 0, clientv3.OpDelete(w.Key))
+	err := w.cleanup(ctx, 0, clientv3.OpDelete(w.Key))
+	if !errors.Is(w.Tracker.Err(), errs.SessionExpired) {
+		deferDeleteUntil(w.Session, w.Key, 0, time.Now().Add(AbandonLinger))
+	}
+	return err
 }
 
 func (w *Waiter) cleanup(ctx context.Context, rev int64, del clientv3.Op) error {

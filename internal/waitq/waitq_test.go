@@ -266,3 +266,24 @@ func TestAcquireFirstUncontendedIsOneTxn(t *testing.T) {
 	require.True(t, second.Contended, "the empty-line attempt failed, so the waiter joined behind")
 	require.NoError(t, second.Leave(t.Context()))
 }
+
+// TestAbandonedJoinLandingLate: a Join cut short by its context may be
+// applied after Abandon's delete (a request held up by a paused leader,
+// chaos L5). The session's janitor deletes the key when it shows up.
+func TestAbandonedJoinLandingLate(t *testing.T) {
+	t.Parallel()
+	cli := testutil.Client(t, srv)
+	pfx := testutil.Prefix(t, cli)
+	s := testutil.Session(t, cli, 10)
+	w := waitq.New(s, pfx, waitq.Key(pfx, s))
+	// Abandon runs first: its delete finds nothing.
+	require.NoError(t, w.Abandon(t.Context()))
+	require.True(t, w.Abandoned)
+	// Then the Join lands.
+	_, err := cli.Put(t.Context(), w.Key, "", clientv3.WithLease(s.Lease()))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		resp, err := cli.Get(t.Context(), w.Key, clientv3.WithCountOnly())
+		return err == nil && resp.Count == 0
+	}, 10*time.Second, 20*time.Millisecond, "the late Join's key is deleted by the janitor")
+}
