@@ -95,29 +95,24 @@ func (c *counted) follow(ctx context.Context, readRev int64) (ok bool, err error
 	w := c.w
 	// No start revision: the watch starts in sync with the store. The
 	// created notification's revision tells whether the store moved since
-	// readRev; if it did, a read after it closes the gap. A kept watch
-	// (see Kept) started before readRev and reports everything since.
-	kw := w.openWatch(ctx, w.Prefix, readRev, true, clientv3.WithPrefix(), clientv3.WithFilterPut(), clientv3.WithCreatedNotify())
-	defer kw.close()
+	// readRev; if it did, a read after it closes the gap.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wch := watch(wctx, w.Session, w.Prefix, clientv3.WithPrefix(), clientv3.WithFilterPut(), clientv3.WithCreatedNotify())
 	for {
 		select {
 		case <-ctx.Done():
 			return false, ctx.Err()
 		case <-w.Tracker.Lost():
 			return false, w.Tracker.Err()
-		case wr, open := <-kw.ch:
+		case wr, open := <-wch:
 			if !open || wr.Err() != nil || wr.Canceled {
 				return false, nil
 			}
 			w.calm()
-			if wr.Created {
-				kw.from = wr.Header.Revision
-			}
 			stale := wr.Created && wr.Header.Revision > readRev
 			for _, ev := range wr.Events {
-				// What the last read showed already, including, on a kept
-				// watch, deletions of earlier incarnations of keys now
-				// ahead (and of this waiter's own key, by its last release).
+				// Skip what the last read (confirm's) showed already.
 				if ev.Type != mvccpb.DELETE || ev.Kv.ModRevision <= readRev {
 					continue
 				}
@@ -135,11 +130,6 @@ func (c *counted) follow(ctx context.Context, readRev int64) (ok bool, err error
 			}
 			ok, rev, err := c.confirm(ctx)
 			if err != nil || ok {
-				if ok {
-					// Every response read so far was counted: what is
-					// still on its way comes after, for the next wait.
-					kw.park(ctx)
-				}
 				return ok, err
 			}
 			readRev = rev

@@ -77,10 +77,6 @@ type Waiter struct {
 	// that the caller can clear TryEmpty for its next acquisition.
 	Contended bool
 
-	// Keep, when set, keeps the watch of a wait open after it ends, for
-	// the next wait of the same handle on the same key ([Kept]).
-	Keep *Kept
-
 	// Unguarded makes Release a plain Delete instead of a Txn guarded by
 	// the create revision, which costs as much as a bare delete. It is safe
 	// only for a primitive that takes a new key after any failed release
@@ -240,47 +236,34 @@ func (w *Waiter) WaitDeleteFrom(ctx context.Context, kv *mvccpb.KeyValue, rev in
 }
 
 func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev int64, start clientv3.OpOption) (int64, error) {
-	// Only a wait whose watch starts in sync may be kept (see Kept).
-	kw := w.openWatch(ctx, string(kv.Key), kv.CreateRevision, readRev > 0, start, clientv3.WithFilterPut())
-	defer kw.close()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wch := watch(wctx, w.Session, string(kv.Key), start, clientv3.WithFilterPut())
 	for {
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-w.Tracker.Lost():
 			return 0, w.Tracker.Err()
-		case wr, ok := <-kw.ch:
+		case wr, ok := <-wch:
 			if !ok || wr.Err() != nil || wr.Canceled {
 				return 0, w.pause(ctx)
 			}
 			w.calm()
 			if wr.Created {
-				kw.from = wr.Header.Revision
 				if readRev > 0 && wr.Header.Revision > readRev {
 					// The store moved between our read and the watch: the key
 					// may be gone already. Read it again, at the watch's
 					// revision or later; the watch covers everything after.
 					gone, err := w.gone(ctx, kv, wr.Header.Revision)
 					if err != nil || gone {
-						if err == nil {
-							// Gone, or a transient read error: either way
-							// the watch is sound, and in sync.
-							kw.park(ctx)
-						}
 						return 0, err
 					}
 				}
 				continue
 			}
-			for i, ev := range wr.Events {
-				// A kept watch may still report the end of an earlier
-				// incarnation of the key.
-				if ev.Type == mvccpb.DELETE && ev.Kv.ModRevision > kv.CreateRevision {
-					// Events after this one in the response would be lost
-					// to the next wait: keep the watch only when it is last.
-					if i == len(wr.Events)-1 {
-						kw.park(ctx)
-					}
+			for _, ev := range wr.Events {
+				if ev.Type == mvccpb.DELETE {
 					return ev.Kv.ModRevision, nil
 				}
 			}
