@@ -188,14 +188,9 @@ func (b *DoubleBarrier) enter(ctx context.Context, w *waitq.Waiter) (r round, er
 	if err := bctx.Err(); err != nil {
 		return r, err
 	}
-	resp, fresh, err := w.Join(bctx, b.opts.value, b.readOps()...)
-	if err == nil && !fresh {
-		// A key of ours survived a Leave that could not reach etcd: start
-		// over with a new place in line.
-		if err = w.Leave(bctx); err == nil {
-			resp, fresh, err = w.Join(bctx, b.opts.value, b.readOps()...)
-		}
-	}
+	// A key of ours that survived a Leave which could not reach etcd is not
+	// reused: a new place in line.
+	resp, fresh, err := w.JoinFresh(bctx, b.opts.value, b.readOps()...)
 	if err != nil {
 		return r, err
 	}

@@ -124,16 +124,11 @@ func (m *Semaphore) acquire(ctx context.Context, n int, wait bool) (err error) {
 	// Everyone in line, read in the Txn that writes our key: all of them
 	// are ahead of us.
 	all := clientv3.OpGet(m.prefix, clientv3.WithPrefix())
-	resp, fresh, err := w.Join(bctx, string(value), all)
+	// A key of ours that survived a release which could not reach etcd is
+	// not reused: a new place in line, never a stale token.
+	resp, fresh, err := w.JoinFresh(bctx, string(value), all)
 	if err == nil && !fresh {
-		// A key of ours survived a release that could not reach etcd. Start
-		// over with a new place in line rather than reuse a stale token.
-		if err = w.Leave(bctx); err == nil {
-			resp, fresh, err = w.Join(bctx, string(value), all)
-		}
-		if err == nil && !fresh {
-			err = fmt.Errorf("key %s is being written by someone else", m.key)
-		}
+		err = fmt.Errorf("key %s is being written by someone else", m.key)
 	}
 	if err != nil {
 		// The Join may have taken effect before ctx ended: remove the key,

@@ -115,14 +115,21 @@ func (w *counterWork) loop(ctx context.Context, t *testing.T, id int, cli *clien
 		lctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		began := time.Now()
 		err := m.Lock(lctx)
+		lockTook := time.Since(began)
 		w.took("Lock", began)
+		lctxErr := lctx.Err()
 		cancel()
 		if ctx.Err() != nil {
 			return
 		}
-		if errors.Is(err, context.DeadlineExceeded) {
+		switch {
+		case lctxErr != nil:
 			w.hangs.Add(1)
 			t.Errorf("client %d: Lock blocked for 15 s: %v", id, err)
+			continue
+		case errors.Is(err, context.DeadlineExceeded):
+			// An internal timeout must not pass for the caller's deadline.
+			t.Errorf("client %d: Lock returned a deadline error after %v, before its 15 s deadline: %v", id, lockTook.Round(time.Millisecond), err)
 			continue
 		}
 		if err != nil {

@@ -28,13 +28,6 @@ func (w *Waiter) AcquireFirst(ctx context.Context, value string, wait bool) (err
 	}
 	w.Contended = false
 	pred, readRev, fresh, err := w.joinFirst(bctx, value)
-	if err == nil && !fresh {
-		// A key of ours survived a release that could not reach etcd. Start
-		// over with a new place in line rather than reuse a stale token.
-		if err = w.Leave(bctx); err == nil {
-			pred, readRev, fresh, err = w.joinFirst(bctx, value)
-		}
-	}
 	if err != nil {
 		// The Join may have taken effect before ctx ended: remove the key.
 		w.Abandon(ctx)
@@ -95,7 +88,9 @@ func (w *Waiter) joinFirst(ctx context.Context, value string) (pred *mvccpb.KeyV
 	}
 	w.Contended = true
 	top2 := append(clientv3.WithLastCreate(), clientv3.WithLimit(2), clientv3.WithKeysOnly())
-	resp, fresh, err := w.Join(ctx, value, clientv3.OpGet(w.Prefix, top2...))
+	// A key of ours that survived a release which could not reach etcd is
+	// not reused: a new place in line, never a stale token.
+	resp, fresh, err := w.JoinFresh(ctx, value, clientv3.OpGet(w.Prefix, top2...))
 	if err != nil || !fresh {
 		return nil, 0, fresh, err
 	}

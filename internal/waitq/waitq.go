@@ -167,6 +167,25 @@ func (w *Waiter) Join(ctx context.Context, value string, reads ...clientv3.Op) (
 	return resp, false, nil
 }
 
+// JoinFresh is [Waiter.Join] for a waiter that must not reuse a key left
+// over from an earlier hold (one whose release could not reach etcd, or
+// that the session's janitor has not deleted yet): if the key exists, it
+// deletes that incarnation and joins again, once. fresh is false if the key
+// was there again, which only a concurrent Join of the same key can cause.
+func (w *Waiter) JoinFresh(ctx context.Context, value string, reads ...clientv3.Op) (resp *clientv3.TxnResponse, fresh bool, err error) {
+	resp, fresh, err = w.Join(ctx, value, reads...)
+	if err != nil || fresh {
+		return resp, fresh, err
+	}
+	// This delete is a step of the caller's acquisition, so the caller's
+	// ctx bounds it. Bounding it by CleanupTimeout, as Leave would, ends it
+	// with a DeadlineExceeded that the caller takes for its own deadline.
+	if _, err = w.client().Txn(ctx).If(w.IsOwner()).Then(clientv3.OpDelete(w.Key)).Commit(); err != nil {
+		return nil, false, err
+	}
+	return w.Join(ctx, value, reads...)
+}
+
 // Check runs ops only if the waiter's key still exists with its create
 // revision. If it does not, it returns [errs.SessionExpired] when the lease
 // is gone (one probe tells) and [errs.Lost] when someone deleted the key.
@@ -345,14 +364,19 @@ func (w *Waiter) cleanup(ctx context.Context, rev int64, del clientv3.Op) error 
 		// applies it at once) but do not wait long for the answer.
 		timeout = lostCleanupTimeout
 	}
-	ctx, cancel := cleanupCtx(ctx, timeout)
+	cctx, cancel := cleanupCtx(ctx, timeout)
 	defer cancel()
-	txn := w.client().Txn(ctx)
+	txn := w.client().Txn(cctx)
 	if rev != 0 {
 		txn = txn.If(clientv3.Compare(clientv3.CreateRevision(w.Key), "=", rev))
 	}
 	if _, err := txn.Then(del).Commit(); err != nil {
 		deferDelete(w.Session, w.Key, rev)
+		if cctx.Err() != nil && ctx.Err() == nil {
+			// Our own bound ran out, not the caller's: a DeadlineExceeded
+			// would read as the caller's deadline.
+			return fmt.Errorf("waitq: etcd did not confirm the delete of %s within %v; the session deletes it once etcd answers", w.Key, timeout)
+		}
 		return err
 	}
 	return nil

@@ -287,3 +287,30 @@ func TestAbandonedJoinLandingLate(t *testing.T) {
 		return err == nil && resp.Count == 0
 	}, 10*time.Second, 20*time.Millisecond, "the late Join's key is deleted by the janitor")
 }
+
+// TestStaleKeyReplacedOnSlowEtcd joins with a key left over from an earlier
+// hold while etcd takes longer than CleanupTimeout to answer. Replacing the
+// key is a step of the acquisition, bounded by the caller's context: the
+// acquisition must succeed with a new incarnation of the key, never fail
+// with a DeadlineExceeded the caller did not set (chaos L5 saw Lock return
+// one after 2 s under a 15 s deadline).
+func TestStaleKeyReplacedOnSlowEtcd(t *testing.T) {
+	t.Parallel()
+	own := etcdtest.NewServer(t)
+	direct := testutil.Client(t, own)
+	pfx := testutil.Prefix(t, direct)
+	s := testutil.Session(t, own.ProxyClient(t, 0), 60)
+	key := waitq.Key(pfx, s)
+	stale, err := direct.Put(t.Context(), key, "", clientv3.WithLease(s.Lease()))
+	require.NoError(t, err)
+
+	own.Member(0).DelayResponses(waitq.CleanupTimeout+300*time.Millisecond, 0)
+	w := waitq.New(s, pfx, key)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	err = w.AcquireFirst(ctx, "", true)
+	own.Member(0).Undelay()
+	require.NoError(t, err, "a slow etcd must not fail the acquisition while its context lasts")
+	require.Greater(t, w.Rev, stale.Header.Revision, "the stale key is replaced, not reused")
+	require.NoError(t, w.Leave(t.Context()))
+}
