@@ -56,6 +56,8 @@ func New(s *concurrency.Session, name string) *Election {
 }
 
 // Campaign blocks until this candidate leads the election or ctx is done.
+// What etcd answers while it elects its own leader or lacks a quorum does
+// not end it: it tries again while ctx and the session's lease last.
 // Candidates lead in the order they started campaigning. The candidate's
 // key holds value, which [Election.Leader] and [Election.Observe] report.
 //

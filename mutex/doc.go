@@ -44,6 +44,15 @@
 // lease probe was sent, less a margin, so a client cut off from etcd knows it
 // has lost the lock before the server can give it to someone else.
 //
+// # Faults
+//
+// Lock, TryLock and the wait behind others ride out what etcd answers while
+// it elects a leader or lacks a quorum ("request timed out", "leader
+// changed", an unreachable member): they try again, backing off, for as
+// long as their context lasts and the session's lease can be confirmed, and
+// fail with [ErrLost] once it cannot. A request that failed so may still be
+// applied later; the session deletes any key it leaves behind.
+//
 // # What a lease-based lock cannot promise
 //
 // No lock service can stop a holder that is paused (a long GC pause, a

@@ -42,7 +42,9 @@ func New(s *concurrency.Session, name string, opts ...Option) *Mutex {
 	return &Mutex{s: s, prefix: prefix, key: waitq.Key(prefix, s), opts: o, h: waitq.NewHandle()}
 }
 
-// Lock blocks until the lock is held or ctx is done. On success the hold
+// Lock blocks until the lock is held or ctx is done. What etcd answers
+// while it elects a leader or lacks a quorum does not end it: it tries
+// again (see Faults in the package doc). On success the hold
 // lasts until [Mutex.Unlock] or until it is lost (see [Mutex.Done]). On
 // failure it returns an error that satisfies errors.Is(err, ctx.Err()) when
 // ctx ended, or wraps [ErrSessionExpired] or [ErrLost] when the session's

@@ -58,7 +58,9 @@ func New(s *concurrency.Session, name string, opts ...Option) *RWMutex {
 // Lock blocks until this handle holds the write lock, with nobody else
 // holding the lock in either mode, or until ctx is done. It waits for
 // everyone who asked before it, readers and writers, and readers who ask
-// after it wait for it. On success the hold lasts until [RWMutex.Unlock] or
+// after it wait for it. What etcd answers while it elects a leader or lacks
+// a quorum does not end it: it tries again while ctx and the session's
+// lease last. On success the hold lasts until [RWMutex.Unlock] or
 // until it is lost (see [RWMutex.Done]). On failure it returns an error that
 // satisfies errors.Is(err, ctx.Err()) when ctx ended, or wraps
 // [ErrSessionExpired] or [ErrLost] when the session's lease or the waiter's

@@ -15,20 +15,33 @@ import (
 // Counts are what a [CountedClient] has sent to etcd, for tests that check
 // how many round trips an operation costs.
 type Counts struct {
-	Txns    atomic.Int64 // Txn requests
-	Streams atomic.Int64 // watch streams opened
+	Txns      atomic.Int64 // Txn requests
+	TxnErrors atomic.Int64 // Txn requests that failed
+	Streams   atomic.Int64 // watch streams opened
 }
 
 // CountedClient returns a client of srv that counts its Txns and watch
-// streams, closed when the test ends.
-func CountedClient(tb testing.TB, srv *etcdtest.Cluster) (*clientv3.Client, *Counts) {
+// streams, closed when the test ends. It talks to the given members only,
+// or to every member if none is given.
+func CountedClient(tb testing.TB, srv *etcdtest.Cluster, members ...int) (*clientv3.Client, *Counts) {
 	tb.Helper()
+	eps := srv.Endpoints()
+	if len(members) > 0 {
+		eps = nil
+		for _, i := range members {
+			eps = append(eps, srv.Member(i).Endpoint())
+		}
+	}
 	c := new(Counts)
 	unary := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		err := invoker(ctx, method, req, reply, cc, opts...)
 		if method == "/etcdserverpb.KV/Txn" {
 			c.Txns.Add(1)
+			if err != nil {
+				c.TxnErrors.Add(1)
+			}
 		}
-		return invoker(ctx, method, req, reply, cc, opts...)
+		return err
 	}
 	stream := func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 		cs, err := streamer(ctx, desc, cc, method, opts...)
@@ -38,7 +51,7 @@ func CountedClient(tb testing.TB, srv *etcdtest.Cluster) (*clientv3.Client, *Cou
 		return cs, err
 	}
 	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   srv.Endpoints(),
+		Endpoints:   eps,
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.NewNop(),
 		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(unary), grpc.WithChainStreamInterceptor(stream)},

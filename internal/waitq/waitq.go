@@ -15,6 +15,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // CleanupTimeout bounds the work done after a caller's context has ended
@@ -64,8 +66,11 @@ type Waiter struct {
 
 	pace *retry.Pacer // spaces out re-checks after a broken watch; made at the first pause
 
-	// Abandoned is set by [Waiter.Abandon]: an unguarded delete of Key
-	// may still be on its way to etcd.
+	// Abandoned is set when a request that writes Key may still reach
+	// etcd late: the unguarded delete of [Waiter.Abandon], or a Join whose
+	// outcome was unknown and was tried again. The handle must take a new
+	// key before it joins again; the janitor watches this one for
+	// [AbandonLinger] once it is deleted.
 	Abandoned bool
 
 	// TryEmpty makes [Waiter.AcquireFirst] try first to join a line that
@@ -331,7 +336,48 @@ func (w *Waiter) Leave(ctx context.Context) error {
 	if w.Rev == 0 {
 		return w.Abandon(ctx)
 	}
-	return w.cleanup(ctx, w.Rev, clientv3.OpDelete(w.Key))
+	err := w.cleanup(ctx, w.Rev, clientv3.OpDelete(w.Key))
+	w.linger()
+	return err
+}
+
+// linger has the janitor delete Key each time it shows up during
+// [AbandonLinger], if a request that writes it may still arrive late.
+func (w *Waiter) linger() {
+	if w.Abandoned && !errors.Is(w.Tracker.Err(), errs.SessionExpired) {
+		deferDeleteUntil(w.Session, w.Key, 0, time.Now().Add(AbandonLinger))
+	}
+}
+
+// again reports whether an acquisition should try a step again after *err:
+// etcd was between leaders, out of quorum or out of reach ([Transient]). It
+// first pauses (backing off); if ctx ends or the lease is lost meanwhile,
+// it sets *err to why and reports false. The lease bounds the retries:
+// once it cannot be confirmed, the tracker gives up and so does the caller.
+func (w *Waiter) again(ctx context.Context, err *error) bool {
+	if !Transient(*err) {
+		return false
+	}
+	if perr := w.pause(ctx); perr != nil {
+		*err = perr
+		return false
+	}
+	return true
+}
+
+// Transient reports whether err is one that etcd returns while it elects a
+// leader, lacks a quorum or is stopping, or that the client returns while
+// it cannot reach a member (gRPC code Unavailable): the request may succeed
+// if tried again. A request that failed so may still have been applied.
+func Transient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) {
+		return ee.Code() == codes.Unavailable
+	}
+	return status.Code(err) == codes.Unavailable
 }
 
 // Abandon deletes the waiter's key for a Join whose outcome is unknown (its
@@ -347,9 +393,7 @@ func (w *Waiter) Leave(ctx context.Context) error {
 func (w *Waiter) Abandon(ctx context.Context) error {
 	w.Abandoned = true
 	err := w.cleanup(ctx, 0, clientv3.OpDelete(w.Key))
-	if !errors.Is(w.Tracker.Err(), errs.SessionExpired) {
-		deferDeleteUntil(w.Session, w.Key, 0, time.Now().Add(AbandonLinger))
-	}
+	w.linger()
 	return err
 }
 
@@ -421,6 +465,7 @@ func (w *Waiter) Release(ctx context.Context) (existed bool, err error) {
 	if err != nil && !errors.Is(w.Tracker.Err(), errs.SessionExpired) {
 		deferDelete(w.Session, w.Key, w.Rev)
 	}
+	w.linger()
 	return existed, err
 }
 

@@ -2,6 +2,7 @@ package waitq_test
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,7 +13,10 @@ import (
 	"github.com/coordkit/coordkit/internal/waitq"
 	"github.com/stretchr/testify/require"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 var srv *etcdtest.Cluster
@@ -313,4 +317,28 @@ func TestStaleKeyReplacedOnSlowEtcd(t *testing.T) {
 	require.NoError(t, err, "a slow etcd must not fail the acquisition while its context lasts")
 	require.Greater(t, w.Rev, stale.Header.Revision, "the stale key is replaced, not reused")
 	require.NoError(t, w.Leave(t.Context()))
+}
+
+func TestTransient(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"request timed out", rpctypes.ErrTimeout, true},
+		{"leader changed", rpctypes.ErrLeaderChanged, true},
+		{"no leader", rpctypes.ErrNoLeader, true},
+		{"grpc unavailable", status.Error(codes.Unavailable, "connection refused"), true},
+		{"wrapped", fmt.Errorf("step: %w", rpctypes.ErrTimeout), true},
+		{"lease not found", rpctypes.ErrLeaseNotFound, false},
+		{"ctx deadline", context.DeadlineExceeded, false},
+		{"ctx cancelled", context.Canceled, false},
+		{"lost", errs.Lost, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, waitq.Transient(tt.err))
+		})
+	}
 }
