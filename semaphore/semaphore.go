@@ -56,7 +56,9 @@ func New(s *concurrency.Session, name string, limit int, opts ...Option) *Semaph
 // granted once the permits held or requested by everyone queued ahead, plus
 // n, fit in the limit, so a large request at the head of the line is not
 // overtaken by small ones behind it. The grant lasts until
-// [Semaphore.Release] or until it is lost (see [Semaphore.Done]).
+// [Semaphore.Release] or until it is lost (see [Semaphore.Done]). What etcd
+// answers while it elects a leader or lacks a quorum does not end it: it
+// tries again while ctx and the session's lease last.
 //
 // It returns [ErrInvalidWeight] or [ErrInvalidLimit] at once for a request
 // that can never be granted, [ErrLimitMismatch] if someone holding or
@@ -127,8 +129,17 @@ func (m *Semaphore) acquire(ctx context.Context, n int, wait bool) (err error) {
 	// A key of ours that survived a release which could not reach etcd is
 	// not reused: a new place in line, never a stale token.
 	resp, fresh, err := w.JoinFresh(bctx, string(value), all)
+	for w.Again(bctx, &err) {
+		// The failed Join may still be applied late, even after the key is
+		// deleted: see Abandoned.
+		w.Abandoned = true
+		resp, fresh, err = w.JoinFresh(bctx, string(value), all)
+	}
+	if w.Abandoned {
+		m.key = waitq.Key(m.prefix, m.s) // for the next acquisition; this one keeps w.Key
+	}
 	if err == nil && !fresh {
-		err = fmt.Errorf("key %s is being written by someone else", m.key)
+		err = fmt.Errorf("key %s is being written by someone else", w.Key)
 	}
 	if err != nil {
 		// The Join may have taken effect before ctx ended: remove the key,

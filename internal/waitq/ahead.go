@@ -29,7 +29,7 @@ func (w *Waiter) WaitRoom(ctx context.Context, ahead []*mvccpb.KeyValue, readRev
 	c := counted{w: w, weigh: weigh, room: room}
 	c.set(ahead)
 	if c.fits() {
-		ok, rev, err := c.confirm(ctx)
+		ok, rev, err := c.confirmAgain(ctx)
 		if err != nil || ok {
 			return err
 		}
@@ -44,12 +44,21 @@ func (w *Waiter) WaitRoom(ctx context.Context, ahead []*mvccpb.KeyValue, readRev
 		if err := w.pause(ctx); err != nil {
 			return err
 		}
-		ok, rev, err := c.confirm(ctx)
+		ok, rev, err := c.confirmAgain(ctx)
 		if err != nil || ok {
 			return err
 		}
 		readRev = rev
 	}
+}
+
+// confirmAgain is confirm, tried again after etcd's transient errors.
+func (c *counted) confirmAgain(ctx context.Context) (bool, int64, error) {
+	ok, rev, err := c.confirm(ctx)
+	for c.w.Again(ctx, &err) {
+		ok, rev, err = c.confirm(ctx)
+	}
+	return ok, rev, err
 }
 
 // counted is a waiter's local view of the weights ahead of it.
@@ -128,7 +137,7 @@ func (c *counted) follow(ctx context.Context, readRev int64) (ok bool, err error
 			if !stale && !c.fits() {
 				continue
 			}
-			ok, rev, err := c.confirm(ctx)
+			ok, rev, err := c.confirmAgain(ctx)
 			if err != nil || ok {
 				return ok, err
 			}

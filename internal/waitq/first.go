@@ -28,7 +28,7 @@ func (w *Waiter) AcquireFirst(ctx context.Context, value string, wait bool) (err
 	}
 	w.Contended = false
 	pred, readRev, fresh, err := w.joinFirst(bctx, value)
-	for w.again(bctx, &err) {
+	for w.Again(bctx, &err) {
 		// Joining again with the same key is safe (put-if-absent), but the
 		// failed attempt may still be applied later, even after the key is
 		// deleted: Abandoned makes the handle take a new key next time and
@@ -44,7 +44,7 @@ func (w *Waiter) AcquireFirst(ctx context.Context, value string, wait bool) (err
 	if !fresh {
 		// Still there (its delete raced with ours): wait in its place.
 		pred, readRev, err = w.predecessor(bctx, 0)
-		for w.again(bctx, &err) {
+		for w.Again(bctx, &err) {
 			pred, readRev, err = w.predecessor(bctx, 0)
 		}
 	}
@@ -56,7 +56,7 @@ func (w *Waiter) AcquireFirst(ctx context.Context, value string, wait bool) (err
 		var deletedAt int64
 		if deletedAt, err = w.WaitDelete(bctx, pred, readRev); err == nil {
 			pred, readRev, err = w.predecessor(bctx, deletedAt)
-			for w.again(bctx, &err) {
+			for w.Again(bctx, &err) {
 				pred, readRev, err = w.predecessor(bctx, 0)
 			}
 		}

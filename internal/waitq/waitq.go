@@ -349,12 +349,12 @@ func (w *Waiter) linger() {
 	}
 }
 
-// again reports whether an acquisition should try a step again after *err:
+// Again reports whether an acquisition should try a step again after *err:
 // etcd was between leaders, out of quorum or out of reach ([Transient]). It
 // first pauses (backing off); if ctx ends or the lease is lost meanwhile,
 // it sets *err to why and reports false. The lease bounds the retries:
 // once it cannot be confirmed, the tracker gives up and so does the caller.
-func (w *Waiter) again(ctx context.Context, err *error) bool {
+func (w *Waiter) Again(ctx context.Context, err *error) bool {
 	if !Transient(*err) {
 		return false
 	}
