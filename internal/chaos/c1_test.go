@@ -202,7 +202,10 @@ func TestC1LockctlCronOverlap(t *testing.T) {
 		if run == nil {
 			continue
 		}
-		if r.IntN(3) == 0 {
+		// The first fault is always a pause: only a pause makes the fault
+		// bite (a killed lockctl's command is stopped with it), and a run
+		// of kills alone proved nothing.
+		if len(pauses) > 0 && r.IntN(3) == 0 {
 			mu.Lock()
 			run.killed = true
 			mu.Unlock()
