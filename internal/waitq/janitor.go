@@ -2,6 +2,8 @@ package waitq
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,10 +26,12 @@ type janitor struct {
 	s    *concurrency.Session
 	wake chan struct{}
 
-	// mu guards pending and watch. It is held during each delete, so that a
-	// Join of the same key (which calls forget) waits for a delete under
-	// way.
+	// mu guards pending, watch and busy. It is not held during deletes, so
+	// that a Join never waits for the delete of another key: forget waits,
+	// on idle, only while its own key's delete is under way.
 	mu      sync.Mutex
+	idle    *sync.Cond       // on mu; broadcast when a delete ends
+	busy    string           // the key being deleted, "" when none
 	pending map[string]int64 // key → create revision to guard by; 0: read it first
 	// watch holds keys of abandoned Joins, which may still be written late
 	// (see AbandonLinger): until its deadline, a key is deleted again
@@ -68,6 +72,7 @@ func deferDeleteUntil(s *concurrency.Session, key string, rev int64, until time.
 	j := janitors.m[s]
 	if j == nil {
 		j = &janitor{s: s, wake: make(chan struct{}, 1), pending: map[string]int64{}, watch: map[string]time.Time{}}
+		j.idle = sync.NewCond(&j.mu)
 		janitors.m[s] = j
 		go j.run()
 	}
@@ -97,6 +102,11 @@ func forget(s *concurrency.Session, key string) {
 	j.mu.Lock()
 	delete(j.pending, key)
 	delete(j.watch, key)
+	// A delete of the key under way may have read its create revision
+	// already; once it ends, no sweep looks at the key again.
+	for j.busy == key {
+		j.idle.Wait()
+	}
 	j.mu.Unlock()
 }
 
@@ -142,15 +152,32 @@ func (j *janitor) run() {
 // sweep tries every pending delete once and reports whether none is left.
 func (j *janitor) sweep() bool {
 	j.mu.Lock()
-	defer j.mu.Unlock()
-	for key, rev := range j.pending {
+	keys := slices.Collect(maps.Keys(j.pending))
+	j.mu.Unlock()
+	for _, key := range keys {
+		j.mu.Lock()
+		rev, ok := j.pending[key]
+		if !ok { // forgotten meanwhile: a Join has it now
+			j.mu.Unlock()
+			continue
+		}
+		j.busy = key
+		j.mu.Unlock()
 		ctx, cancel := context.WithTimeout(j.s.Client().Ctx(), janitorAttempt)
 		err := deleteIncarnation(ctx, j.s.Client(), key, rev)
 		cancel()
-		if err == nil && time.Now().After(j.watch[key]) {
+		j.mu.Lock()
+		j.busy = ""
+		j.idle.Broadcast()
+		// Unless forgotten, or handed over again with another revision,
+		// during the delete.
+		if cur, ok := j.pending[key]; ok && cur == rev && err == nil && time.Now().After(j.watch[key]) {
 			delete(j.pending, key)
 			delete(j.watch, key)
 		}
+		j.mu.Unlock()
 	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	return len(j.pending) == 0
 }
