@@ -88,14 +88,15 @@ func (e *Election) Campaign(ctx context.Context, value string) error {
 		}
 		// The leadership had ended without Resign: start over.
 		e.retire(ctx, h)
+		e.key = waitq.Key(e.prefix, e.s) // the old one may be left to the janitor
 	}
 	w := waitq.New(e.s, e.prefix, e.key)
 	w.TryEmpty = !e.contended
 	err := w.AcquireFirst(ctx, value, true)
 	e.contended = w.Contended
-	if w.Abandoned {
-		// That unguarded delete could still reach etcd late and remove a
-		// later campaign's key: take a new one.
+	if err != nil || w.Abandoned {
+		// A write of the key may still reach etcd late, or the key may be
+		// left to the session's janitor: take a new one (as mutex does).
 		e.key = waitq.Key(e.prefix, e.s)
 	}
 	if err != nil {

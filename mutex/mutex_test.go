@@ -484,3 +484,42 @@ func TestConcurrentUnlock(t *testing.T) {
 	require.ErrorIs(t, m.TryLock(t.Context()), mutex.ErrLocked)
 	require.NoError(t, m.Unlock(t.Context()))
 }
+
+// TestFailedLockRetiresKey: a Lock that gave up while cut off leaves its key
+// to the session's janitor. The handle's next Lock must use another key:
+// joining the old one would take it back from the janitor, and it would
+// stay in line, ahead of others, for as long as that Join waited on a slow
+// member (chaos L5 saw stalls of 7 s).
+func TestFailedLockRetiresKey(t *testing.T) {
+	t.Parallel()
+	es := etcdtest.NewServer(t)
+	direct := es.Client()
+	other := mutex.New(testutil.Session(t, direct, 10), "/retirelock/lock")
+	waiter := mutex.New(testutil.Session(t, es.ProxyClient(t, 0), 10), "/retirelock/lock")
+	require.NoError(t, other.Lock(t.Context()))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	got := make(chan error, 1)
+	go func() { got <- waiter.Lock(ctx) }()
+	var old string
+	require.Eventually(t, func() bool {
+		keys := testutil.Keys(t, direct, "/retirelock/")
+		for _, k := range keys {
+			if k != other.Key() {
+				old = k
+			}
+		}
+		return len(keys) == 2
+	}, 5*time.Second, 10*time.Millisecond)
+	es.Member(0).Blackhole()
+	cancel()
+	require.ErrorIs(t, <-got, context.Canceled)
+	es.Member(0).Unblackhole()
+	require.NoError(t, other.Unlock(t.Context()))
+
+	require.NoError(t, waiter.Lock(t.Context()))
+	require.NotEqual(t, old, waiter.Key(), "a key left to the janitor must not be joined again")
+	require.NoError(t, waiter.Unlock(t.Context()))
+	require.Eventually(t, func() bool { return len(testutil.Keys(t, direct, "/retirelock/")) == 0 },
+		15*time.Second, 20*time.Millisecond, "the janitor deletes the old key")
+}

@@ -163,6 +163,9 @@ func (m *Semaphore) acquire(ctx context.Context, n int, wait bool) (err error) {
 	}
 	if err != nil {
 		w.Leave(ctx)
+		// The key may be left to the session's janitor: take a new one, so
+		// that the next Join does not take it back (see mutex).
+		m.key = waitq.Key(m.prefix, m.s)
 		return err
 	}
 	m.h.Start(w)

@@ -34,6 +34,7 @@ type counterWork struct {
 	lockErrMsg map[string]int
 	last       time.Time     // last acquisition
 	maxGap     time.Duration // longest time between two acquisitions
+	gapAt      string        // when it was, as ss.mmm..ss.mmm on the wall clock
 	slowest    map[string]time.Duration
 }
 
@@ -56,7 +57,10 @@ func (w *counterWork) acquiredNow() {
 	defer w.mu.Unlock()
 	now := time.Now()
 	if !w.last.IsZero() {
-		w.maxGap = max(w.maxGap, now.Sub(w.last))
+		if g := now.Sub(w.last); g > w.maxGap {
+			w.maxGap = g
+			w.gapAt = w.last.Format("05.000") + ".." + now.Format("05.000")
+		}
 	}
 	w.last = now
 }
@@ -280,7 +284,7 @@ func leaderFaults(t *testing.T, pause bool) {
 	if len(w.lockErrMsg) > 0 {
 		t.Logf("Lock errors under faults: %v", w.lockErrMsg)
 	}
-	t.Logf("slowest calls: %v", w.slowest)
+	t.Logf("slowest calls: %v; longest gap %s", w.slowest, w.gapAt)
 	w.mu.Unlock()
 	chaos.RequireAtLeast(t, "faults", faults, 1)
 	chaos.RequireAtLeast(t, "acquisitions under faults", int(faultAcq), int(d.Seconds()))
