@@ -109,9 +109,9 @@ func (m *Mutex) acquire(ctx context.Context, wait bool) error {
 }
 
 // Unlock releases the lock by deleting this hold's key. The key is this
-// handle's alone, and after an Unlock that failed, or a Lock abandoned
-// mid-request, the handle takes a new one, so a late or repeated delete can
-// never remove a newer hold's key. It returns [ErrNotLocked] if the handle holds nothing. The
+// handle's alone, and after an Unlock or a Lock that failed the handle
+// takes a new one, so a late or repeated delete can never remove a newer
+// hold's key. It returns [ErrNotLocked] if the handle holds nothing. The
 // hold ends locally whatever happens: if the delete fails (ctx ended, etcd
 // unreachable) Unlock returns that error and the session deletes the key in
 // the background as soon as etcd answers (or the lease takes it), so others
