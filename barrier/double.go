@@ -130,7 +130,9 @@ func (r *round) first(n int) ([]string, []int64) {
 const maxGuarded = 100
 
 // Enter joins the barrier and blocks until count participants have
-// entered, or ctx is done. Participants are let in by order of arrival
+// entered, or ctx is done. What etcd answers while it elects a leader or
+// lacks a quorum does not end it: it tries again while ctx and the
+// session's lease last. Participants are let in by order of arrival
 // (their keys' create revisions): when count are present, the first count
 // pass together and a ready marker records it, so a participant that looks
 // late still knows it was let in. One that arrives while a full round is
@@ -160,14 +162,15 @@ func (b *DoubleBarrier) Enter(ctx context.Context) error {
 	b.mu.Unlock()
 	w := waitq.New(b.s, b.waiters, key)
 	r, err := b.enter(ctx, w)
+	if err != nil || w.Abandoned {
+		// A write of the key may still reach etcd late, or the key may be
+		// left to the session's janitor: the next Enter takes a new one
+		// (see mutex).
+		b.mu.Lock()
+		b.key = waitq.Key(b.waiters, b.s)
+		b.mu.Unlock()
+	}
 	if err != nil {
-		if w.Abandoned {
-			// That unguarded delete could still reach etcd late and remove
-			// the key of the next Enter: take a new one.
-			b.mu.Lock()
-			b.key = waitq.Key(b.waiters, b.s)
-			b.mu.Unlock()
-		}
 		return fmt.Errorf("barrier: enter %q: %w", b.prefix, err)
 	}
 	b.mu.Lock()
@@ -191,6 +194,11 @@ func (b *DoubleBarrier) enter(ctx context.Context, w *waitq.Waiter) (r round, er
 	// A key of ours that survived a Leave which could not reach etcd is not
 	// reused: a new place in line.
 	resp, fresh, err := w.JoinFresh(bctx, b.opts.value, b.readOps()...)
+	for w.Again(bctx, &err) {
+		// The failed Join may still be applied late: see Abandoned.
+		w.Abandoned = true
+		resp, fresh, err = w.JoinFresh(bctx, b.opts.value, b.readOps()...)
+	}
 	if err != nil {
 		return r, err
 	}
@@ -225,6 +233,9 @@ func (b *DoubleBarrier) enter(ctx context.Context, w *waitq.Waiter) (r round, er
 		}
 		if resync {
 			resp, err := w.Check(bctx, b.readOps()...)
+			for w.Again(bctx, &err) {
+				resp, err = w.Check(bctx, b.readOps()...)
+			}
 			if err != nil {
 				return r, err
 			}

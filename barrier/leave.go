@@ -60,6 +60,7 @@ func (b *DoubleBarrier) leave(ctx context.Context, w *waitq.Waiter, cutoff, read
 		return err
 	}
 	b.out()
+	w.Linger() // a retried Join of the key may still land
 	f := &follower{cli: cli, key: b.prefix, prefix: true}
 	defer f.stop()
 	rs := gets(resp, 1)

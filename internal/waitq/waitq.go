@@ -337,13 +337,15 @@ func (w *Waiter) Leave(ctx context.Context) error {
 		return w.Abandon(ctx)
 	}
 	err := w.cleanup(ctx, w.Rev, clientv3.OpDelete(w.Key))
-	w.linger()
+	w.Linger()
 	return err
 }
 
-// linger has the janitor delete Key each time it shows up during
-// [AbandonLinger], if a request that writes it may still arrive late.
-func (w *Waiter) linger() {
+// Linger has the janitor delete Key each time it shows up during
+// [AbandonLinger], if a request that writes it may still arrive late
+// (Abandoned). Leave, Abandon and Release call it; a primitive that deletes
+// its key by other means calls it after.
+func (w *Waiter) Linger() {
 	if w.Abandoned && !errors.Is(w.Tracker.Err(), errs.SessionExpired) {
 		deferDeleteUntil(w.Session, w.Key, 0, time.Now().Add(AbandonLinger))
 	}
@@ -393,7 +395,7 @@ func Transient(err error) bool {
 func (w *Waiter) Abandon(ctx context.Context) error {
 	w.Abandoned = true
 	err := w.cleanup(ctx, 0, clientv3.OpDelete(w.Key))
-	w.linger()
+	w.Linger()
 	return err
 }
 
@@ -465,7 +467,7 @@ func (w *Waiter) Release(ctx context.Context) (existed bool, err error) {
 	if err != nil && !errors.Is(w.Tracker.Err(), errs.SessionExpired) {
 		deferDelete(w.Session, w.Key, w.Rev)
 	}
-	w.linger()
+	w.Linger()
 	return existed, err
 }
 
