@@ -11,11 +11,10 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
-// Holder is one acquisition of a primitive, for [RequireRidesOutLostQuorum]:
-// Acquire takes it through a session on a name, Release gives it back.
-type Holder interface {
-	Acquire(ctx context.Context) error
-	Release(ctx context.Context) error
+// Holder is one handle of a primitive, for [RequireRidesOutLostQuorum]:
+// Acquire takes it (Lock, Campaign, ...), Release gives it back.
+type Holder struct {
+	Acquire, Release func(ctx context.Context) error
 }
 
 // RequireRidesOutLostQuorum starts a 3-member cluster, stops the two
