@@ -193,12 +193,13 @@ func (b *DoubleBarrier) enter(ctx context.Context, w *waitq.Waiter) (r round, er
 	}
 	// A key of ours that survived a Leave which could not reach etcd is not
 	// reused: a new place in line.
-	resp, fresh, err := w.JoinFresh(bctx, b.opts.value, b.readOps()...)
-	for w.Again(bctx, &err) {
-		// The failed Join may still be applied late: see Abandoned.
-		w.Abandoned = true
-		resp, fresh, err = w.JoinFresh(bctx, b.opts.value, b.readOps()...)
-	}
+	// A failed Join may still be applied late: see Abandoned.
+	var resp *clientv3.TxnResponse
+	var fresh bool
+	err = w.Retrying(bctx, func() { w.Abandoned = true }, func(ctx context.Context) (err error) {
+		resp, fresh, err = w.JoinFresh(ctx, b.opts.value, b.readOps()...)
+		return err
+	})
 	if err != nil {
 		return r, err
 	}
@@ -232,10 +233,11 @@ func (b *DoubleBarrier) enter(ctx context.Context, w *waitq.Waiter) (r round, er
 			return r, err
 		}
 		if resync {
-			resp, err := w.Check(bctx, b.readOps()...)
-			for w.Again(bctx, &err) {
-				resp, err = w.Check(bctx, b.readOps()...)
-			}
+			var resp *clientv3.TxnResponse
+			err := w.Retrying(bctx, nil, func(ctx context.Context) (err error) {
+				resp, err = w.Check(ctx, b.readOps()...)
+				return err
+			})
 			if err != nil {
 				return r, err
 			}

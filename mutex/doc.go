@@ -50,8 +50,12 @@
 // it elects a leader or lacks a quorum ("request timed out", "leader
 // changed", an unreachable member): they try again, backing off, for as
 // long as their context lasts and the session's lease can be confirmed, and
-// fail with [ErrLost] once it cannot. A request that failed so may still be
-// applied later; the session deletes any key it leaves behind.
+// fail with [ErrLost] once it cannot. Each of their requests gets 2 s to be
+// answered, then twice as long on each new try, so that a request caught
+// by a member that cannot answer (a paused leader) is sent again through
+// another member rather than wait for etcd's 7 s request timeout. A
+// request that failed so may still be applied later; the session deletes
+// any key it leaves behind.
 //
 // # What a lease-based lock cannot promise
 //

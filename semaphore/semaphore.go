@@ -128,13 +128,14 @@ func (m *Semaphore) acquire(ctx context.Context, n int, wait bool) (err error) {
 	all := clientv3.OpGet(m.prefix, clientv3.WithPrefix())
 	// A key of ours that survived a release which could not reach etcd is
 	// not reused: a new place in line, never a stale token.
-	resp, fresh, err := w.JoinFresh(bctx, string(value), all)
-	for w.Again(bctx, &err) {
-		// The failed Join may still be applied late, even after the key is
-		// deleted: see Abandoned.
-		w.Abandoned = true
-		resp, fresh, err = w.JoinFresh(bctx, string(value), all)
-	}
+	// A failed Join may still be applied late, even after the key is
+	// deleted: see Abandoned.
+	var resp *clientv3.TxnResponse
+	var fresh bool
+	err = w.Retrying(bctx, func() { w.Abandoned = true }, func(ctx context.Context) (err error) {
+		resp, fresh, err = w.JoinFresh(ctx, string(value), all)
+		return err
+	})
 	if w.Abandoned {
 		m.key = waitq.Key(m.prefix, m.s) // for the next acquisition; this one keeps w.Key
 	}

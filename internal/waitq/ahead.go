@@ -52,12 +52,13 @@ func (w *Waiter) WaitRoom(ctx context.Context, ahead []*mvccpb.KeyValue, readRev
 	}
 }
 
-// confirmAgain is confirm, tried again after etcd's transient errors.
-func (c *counted) confirmAgain(ctx context.Context) (bool, int64, error) {
-	ok, rev, err := c.confirm(ctx)
-	for c.w.Again(ctx, &err) {
+// confirmAgain is confirm, bounded and tried again as [Waiter.Retrying]
+// does.
+func (c *counted) confirmAgain(ctx context.Context) (ok bool, rev int64, err error) {
+	err = c.w.Retrying(ctx, nil, func(ctx context.Context) (err error) {
 		ok, rev, err = c.confirm(ctx)
-	}
+		return err
+	})
 	return ok, rev, err
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/coordkit/coordkit/internal/errs"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -27,15 +28,17 @@ func (w *Waiter) AcquireFirst(ctx context.Context, value string, wait bool) (err
 		return err
 	}
 	w.Contended = false
-	pred, readRev, fresh, err := w.joinFirst(bctx, value)
-	for w.Again(bctx, &err) {
-		// Joining again with the same key is safe (put-if-absent), but the
-		// failed attempt may still be applied later, even after the key is
-		// deleted: Abandoned makes the handle take a new key next time and
-		// the janitor watch this one once it is deleted.
-		w.Abandoned = true
-		pred, readRev, fresh, err = w.joinFirst(bctx, value)
-	}
+	var pred *mvccpb.KeyValue
+	var readRev int64
+	var fresh bool
+	// Joining again with the same key is safe (put-if-absent), but a failed
+	// attempt may still be applied later, even after the key is deleted:
+	// Abandoned makes the handle take a new key next time and the janitor
+	// watch this one once it is deleted.
+	err = w.Retrying(bctx, func() { w.Abandoned = true }, func(ctx context.Context) (err error) {
+		pred, readRev, fresh, err = w.joinFirst(ctx, value)
+		return err
+	})
 	if err != nil {
 		// The Join may have taken effect before ctx ended: remove the key.
 		w.Abandon(ctx)
@@ -43,10 +46,7 @@ func (w *Waiter) AcquireFirst(ctx context.Context, value string, wait bool) (err
 	}
 	if !fresh {
 		// Still there (its delete raced with ours): wait in its place.
-		pred, readRev, err = w.predecessor(bctx, 0)
-		for w.Again(bctx, &err) {
-			pred, readRev, err = w.predecessor(bctx, 0)
-		}
+		pred, readRev, err = w.ahead(bctx, 0)
 	}
 	for err == nil && pred != nil {
 		if !wait {
@@ -55,17 +55,16 @@ func (w *Waiter) AcquireFirst(ctx context.Context, value string, wait bool) (err
 		}
 		var deletedAt int64
 		if deletedAt, err = w.WaitDelete(bctx, pred, readRev); err == nil {
-			pred, readRev, err = w.predecessor(bctx, deletedAt)
-			for w.Again(bctx, &err) {
-				pred, readRev, err = w.predecessor(bctx, 0)
-			}
+			pred, readRev, err = w.ahead(bctx, deletedAt)
 		}
 	}
 	if err == nil {
 		err = w.AwaitLease(bctx)
 	}
 	if err != nil {
-		w.Leave(ctx)
+		if !errors.Is(err, errs.SessionExpired) { // else the key went with the lease
+			w.Leave(ctx)
+		}
 		return err
 	}
 	return nil
@@ -117,6 +116,16 @@ func (w *Waiter) joinFirst(ctx context.Context, value string) (pred *mvccpb.KeyV
 		}
 	}
 	return nil, resp.Header.Revision, true, nil
+}
+
+// ahead is [Waiter.predecessor], bounded and tried again as
+// [Waiter.Retrying] does (each retry a linearizable read).
+func (w *Waiter) ahead(ctx context.Context, minRev int64) (pred *mvccpb.KeyValue, readRev int64, err error) {
+	err = w.Retrying(ctx, func() { minRev = 0 }, func(ctx context.Context) (err error) {
+		pred, readRev, err = w.predecessor(ctx, minRev)
+		return err
+	})
+	return pred, readRev, err
 }
 
 // predecessor returns the key just ahead of w in line, nil if w is first,

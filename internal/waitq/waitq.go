@@ -299,12 +299,16 @@ func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev in
 // read guarded by the waiter's own key that reflects revision minRev or
 // later.
 func (w *Waiter) gone(ctx context.Context, kv *mvccpb.KeyValue, minRev int64) (bool, error) {
-	resp, err := w.CheckSince(ctx, minRev, string(kv.Key), clientv3.WithKeysOnly())
+	var resp *clientv3.TxnResponse
+	err := w.Retrying(ctx, nil, func(ctx context.Context) (err error) {
+		resp, err = w.CheckSince(ctx, minRev, string(kv.Key), clientv3.WithKeysOnly())
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, errs.Lost) || errors.Is(err, errs.SessionExpired) || ctx.Err() != nil {
 			return false, err
 		}
-		return true, w.pause(ctx) // transient: let the caller look again
+		return true, w.pause(ctx) // another failure: let the caller look again
 	}
 	kvs := resp.Responses[0].GetResponseRange().Kvs
 	return len(kvs) == 0 || kvs[0].CreateRevision != kv.CreateRevision, nil
@@ -351,6 +355,49 @@ func (w *Waiter) Linger() {
 	}
 }
 
+// FirstAttemptTimeout bounds the first attempt of each request that an
+// acquisition makes ([Waiter.Retrying]); each further attempt of the same
+// request gets twice as long, up to MaxAttemptTimeout. A request caught by
+// a member that cannot answer (a paused leader, whose requests etcd fails
+// only after its 7 s request timeout; a member behind a connection that
+// stays open but carries nothing) is then sent again, and the client's
+// round robin sends it through another member, long before the caller's
+// context ends, while a cluster that is only slow still gets to answer.
+const (
+	FirstAttemptTimeout = 2 * time.Second
+	MaxAttemptTimeout   = 16 * time.Second
+)
+
+// ErrNoAnswer is the error of an attempt that had no answer within its
+// bound. It is [Transient]: the attempt may still take effect.
+var ErrNoAnswer = errors.New("waitq: etcd did not answer in time")
+
+// Retrying runs f, one request of an acquisition, until it succeeds, fails
+// for good, or ctx ends or the lease is lost: each attempt is bounded (see
+// [FirstAttemptTimeout]), and a transient failure is tried again after a
+// pause ([Waiter.Again]). retry, if not nil, is called before each further
+// attempt (a Join sets Abandoned there: the failed attempt may land late).
+func (w *Waiter) Retrying(ctx context.Context, retry func(), f func(context.Context) error) error {
+	for n := 0; ; n++ {
+		d := MaxAttemptTimeout
+		if n < 3 {
+			d = min(FirstAttemptTimeout<<n, MaxAttemptTimeout)
+		}
+		actx, cancel := context.WithTimeout(ctx, d)
+		err := f(actx)
+		if err != nil && ctx.Err() == nil && actx.Err() != nil {
+			err = fmt.Errorf("%w within %v", ErrNoAnswer, d)
+		}
+		cancel()
+		if !w.Again(ctx, &err) {
+			return err
+		}
+		if retry != nil {
+			retry()
+		}
+	}
+}
+
 // Again reports whether an acquisition should try a step again after *err:
 // etcd was between leaders, out of quorum or out of reach ([Transient]). It
 // first pauses (backing off); if ctx ends or the lease is lost meanwhile,
@@ -372,6 +419,9 @@ func (w *Waiter) Again(ctx context.Context, err *error) bool {
 // it cannot reach a member (gRPC code Unavailable): the request may succeed
 // if tried again. A request that failed so may still have been applied.
 func Transient(err error) bool {
+	if errors.Is(err, ErrNoAnswer) {
+		return true
+	}
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
