@@ -136,8 +136,14 @@ func (c *config) dial(ctx context.Context) (*clientv3.Client, error) {
 	cfg := clientv3.Config{
 		Endpoints:   strings.Split(c.endpoints, ","),
 		DialTimeout: c.dialTimeout,
-		Logger:      zap.NewNop(),
-		Context:     ctx,
+		// A member that stops answering without closing the connection (a
+		// paused process) is dropped after 10 s + 3 s of silence, the least
+		// grpc-go allows, and the session's keep-alive and watches move to
+		// another member. etcd accepts pings every 5 s or slower.
+		DialKeepAliveTime:    10 * time.Second,
+		DialKeepAliveTimeout: 3 * time.Second,
+		Logger:               zap.NewNop(),
+		Context:              ctx,
 	}
 	if c.cacert != "" || c.cert != "" || c.insecureTLS {
 		info := transport.TLSInfo{CertFile: c.cert, KeyFile: c.key, TrustedCAFile: c.cacert}
