@@ -33,16 +33,27 @@ func TestLockRoutesAroundSilentMember(t *testing.T) {
 		}
 		return err
 	}
+	var kept atomic.Int64 // keep-alive responses received
+	watchKeepAlive := func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		cs, err := streamer(ctx, desc, cc, method, opts...)
+		if err == nil && method == "/etcdserverpb.Lease/LeaseKeepAlive" {
+			cs = recvCounter{cs, &kept}
+		}
+		return cs, err
+	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   []string{c.Member(0).ProxyEndpoint(), c.Member(1).Endpoint()},
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.NewNop(),
-		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(count)},
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(count), grpc.WithChainStreamInterceptor(watchKeepAlive)},
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { cli.Close() })
 	s := testutil.Session(t, cli, 60)
-	// The session's lease is confirmed once before the member goes silent.
+	// Until its first keep-alive is answered, the client gives a lease 5 s
+	// (clientv3's defaultTTL), then ends the session: let that answer
+	// arrive, and the lease be confirmed once, before the member goes silent.
+	require.Eventually(t, func() bool { return kept.Load() > 0 }, 10*time.Second, 10*time.Millisecond)
 	warm := mutex.New(s, "/silent/warm")
 	require.NoError(t, warm.Lock(t.Context()))
 	require.NoError(t, warm.Unlock(t.Context()))
@@ -57,4 +68,18 @@ func TestLockRoutesAroundSilentMember(t *testing.T) {
 		require.NoError(t, err, "lock %d", i)
 	}
 	require.Positive(t, cut.Load(), "no request went to the silent member: the test proved nothing")
+}
+
+// recvCounter counts the messages a client stream receives.
+type recvCounter struct {
+	grpc.ClientStream
+	n *atomic.Int64
+}
+
+func (r recvCounter) RecvMsg(m any) error {
+	err := r.ClientStream.RecvMsg(m)
+	if err == nil {
+		r.n.Add(1)
+	}
+	return err
 }
