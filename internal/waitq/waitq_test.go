@@ -308,15 +308,22 @@ func TestStaleKeyReplacedOnSlowEtcd(t *testing.T) {
 	stale, err := direct.Put(t.Context(), key, "", clientv3.WithLease(s.Lease()))
 	require.NoError(t, err)
 
-	own.Member(0).DelayResponses(waitq.CleanupTimeout+300*time.Millisecond, 0)
+	// Each request takes 2.1 s or more (the proxy may delay a reply in two
+	// parts): longer than CleanupTimeout and than a first attempt (2 s), so
+	// the acquisition also has to grow its attempts (Retrying) to finish.
+	own.Member(0).DelayResponses(waitq.CleanupTimeout+100*time.Millisecond, 0)
 	w := waitq.New(s, pfx, key)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
 	err = w.AcquireFirst(ctx, "", true)
 	own.Member(0).Undelay()
 	require.NoError(t, err, "a slow etcd must not fail the acquisition while its context lasts")
 	require.Greater(t, w.Rev, stale.Header.Revision, "the stale key is replaced, not reused")
-	require.NoError(t, w.Leave(t.Context()))
+	// Replies delayed before Undelay may still be queued in the proxy, so
+	// Leave may run out of its own time; then the janitor deletes the key.
+	w.Leave(t.Context())
+	require.Eventually(t, func() bool { return len(testutil.Keys(t, direct, pfx)) == 0 },
+		15*time.Second, 20*time.Millisecond, "the key is deleted, by Leave or by the janitor")
 }
 
 func TestTransient(t *testing.T) {
