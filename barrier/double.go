@@ -162,14 +162,9 @@ func (b *DoubleBarrier) Enter(ctx context.Context) error {
 	b.mu.Unlock()
 	w := waitq.New(b.s, b.waiters, key)
 	r, err := b.enter(ctx, w)
-	if err != nil || w.Abandoned {
-		// A write of the key may still reach etcd late, or the key may be
-		// left to the session's janitor: the next Enter takes a new one
-		// (see mutex).
-		b.mu.Lock()
-		b.key = waitq.Key(b.waiters, b.s)
-		b.mu.Unlock()
-	}
+	b.mu.Lock()
+	b.key = w.NextKey(err)
+	b.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("barrier: enter %q: %w", b.prefix, err)
 	}
@@ -193,13 +188,7 @@ func (b *DoubleBarrier) enter(ctx context.Context, w *waitq.Waiter) (r round, er
 	}
 	// A key of ours that survived a Leave which could not reach etcd is not
 	// reused: a new place in line.
-	// A failed Join may still be applied late: see Abandoned.
-	var resp *clientv3.TxnResponse
-	var fresh bool
-	err = w.Retrying(bctx, func() { w.Abandoned = true }, func(ctx context.Context) (err error) {
-		resp, fresh, err = w.JoinFresh(ctx, b.opts.value, b.readOps()...)
-		return err
-	})
+	resp, fresh, err := w.JoinRetrying(bctx, b.opts.value, b.readOps()...)
 	if err != nil {
 		return r, err
 	}

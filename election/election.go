@@ -94,11 +94,7 @@ func (e *Election) Campaign(ctx context.Context, value string) error {
 	w.TryEmpty = !e.contended
 	err := w.AcquireFirst(ctx, value, true)
 	e.contended = w.Contended
-	if err != nil || w.Abandoned {
-		// A write of the key may still reach etcd late, or the key may be
-		// left to the session's janitor: take a new one (as mutex does).
-		e.key = waitq.Key(e.prefix, e.s)
-	}
+	e.key = w.NextKey(err)
 	if err != nil {
 		return fmt.Errorf("election: campaign %q: %w", e.prefix, err)
 	}

@@ -89,15 +89,7 @@ func (m *Mutex) acquire(ctx context.Context, wait bool) error {
 	w.TryEmpty = !m.contended
 	err := w.AcquireFirst(ctx, m.opts.value, wait)
 	m.contended = w.Contended
-	if err != nil || w.Abandoned {
-		// A write of the key may still reach etcd late (w.Abandoned), or
-		// the key may be left to the session's janitor (its cleanup could
-		// not reach etcd): take a new one (the turn is held). Joining the
-		// old key again would take it back from the janitor, and it would
-		// stay at the head of the line for as long as that Join waited on
-		// a slow member (chaos L5: 7 s).
-		m.key = waitq.Key(m.prefix, m.s)
-	}
+	m.key = w.NextKey(err) // a new one after a failure (the turn is held)
 	if errors.Is(err, waitq.ErrWouldWait) {
 		return ErrLocked
 	}

@@ -100,11 +100,10 @@ func (m *RWMutex) lock(ctx context.Context, op string, write, wait bool) error {
 	w.TryEmpty = !m.contended[mode]
 	err := w.AcquireFirst(ctx, m.opts.value, wait)
 	m.contended[mode] = w.Contended
-	if err != nil || w.Abandoned {
-		// A write of the key may still reach etcd late, or the key may be
-		// left to the session's janitor: take new keys (the turn is held;
-		// as mutex does).
-		m.rkey, m.wkey = waitq.Key(m.prefix+"read/", m.s), waitq.Key(m.prefix+"write/", m.s)
+	if write { // a new key after a failure (the turn is held)
+		m.wkey = w.NextKey(err)
+	} else {
+		m.rkey = w.NextKey(err)
 	}
 	if errors.Is(err, waitq.ErrWouldWait) {
 		err = ErrLocked

@@ -113,6 +113,7 @@ func (m *Semaphore) valid(n int) error {
 // acquire joins the line with a weight of n and waits for room.
 func (m *Semaphore) acquire(ctx context.Context, n int, wait bool) (err error) {
 	w := waitq.New(m.s, m.prefix, m.key)
+	defer func() { m.key = w.NextKey(err) }() // a new one after a failure (the turn is held)
 	bctx, cancel := w.Bind(ctx)
 	defer cancel()
 	defer func() { err = w.Err(bctx, err) }()
@@ -128,26 +129,13 @@ func (m *Semaphore) acquire(ctx context.Context, n int, wait bool) (err error) {
 	all := clientv3.OpGet(m.prefix, clientv3.WithPrefix())
 	// A key of ours that survived a release which could not reach etcd is
 	// not reused: a new place in line, never a stale token.
-	// A failed Join may still be applied late, even after the key is
-	// deleted: see Abandoned.
-	var resp *clientv3.TxnResponse
-	var fresh bool
-	err = w.Retrying(bctx, func() { w.Abandoned = true }, func(ctx context.Context) (err error) {
-		resp, fresh, err = w.JoinFresh(ctx, string(value), all)
-		return err
-	})
-	if w.Abandoned {
-		m.key = waitq.Key(m.prefix, m.s) // for the next acquisition; this one keeps w.Key
-	}
+	resp, fresh, err := w.JoinRetrying(bctx, string(value), all)
 	if err == nil && !fresh {
 		err = fmt.Errorf("key %s is being written by someone else", w.Key)
 	}
 	if err != nil {
-		// The Join may have taken effect before ctx ended: remove the key,
-		// and take a new one next time, since that unguarded delete could
-		// still reach etcd late and remove a later grant's key.
+		// The Join may have taken effect before ctx ended: remove the key.
 		w.Abandon(ctx)
-		m.key = waitq.Key(m.prefix, m.s)
 		return err
 	}
 	ahead := resp.Responses[1].GetResponseRange().Kvs
@@ -164,9 +152,6 @@ func (m *Semaphore) acquire(ctx context.Context, n int, wait bool) (err error) {
 	}
 	if err != nil {
 		w.Leave(ctx)
-		// The key may be left to the session's janitor: take a new one, so
-		// that the next Join does not take it back (see mutex).
-		m.key = waitq.Key(m.prefix, m.s)
 		return err
 	}
 	m.h.Start(w)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/coordkit/coordkit/internal/errs"
@@ -69,7 +70,7 @@ type Waiter struct {
 	// Abandoned is set when a request that writes Key may still reach
 	// etcd late: the unguarded delete of [Waiter.Abandon], or a Join whose
 	// outcome was unknown and was tried again. The handle must take a new
-	// key before it joins again; the janitor watches this one for
+	// key ([Waiter.NextKey]) before it joins again; the janitor watches this one for
 	// [AbandonLinger] once it is deleted.
 	Abandoned bool
 
@@ -189,6 +190,31 @@ func (w *Waiter) JoinFresh(ctx context.Context, value string, reads ...clientv3.
 		return nil, false, err
 	}
 	return w.Join(ctx, value, reads...)
+}
+
+// JoinRetrying is [Waiter.JoinFresh], bounded and tried again as
+// [Waiter.Retrying] does. A Join tried again sets Abandoned: the failed
+// attempt may still be applied late, even after the key is deleted.
+func (w *Waiter) JoinRetrying(ctx context.Context, value string, reads ...clientv3.Op) (resp *clientv3.TxnResponse, fresh bool, err error) {
+	err = w.Retrying(ctx, func() { w.Abandoned = true }, func(ctx context.Context) (err error) {
+		resp, fresh, err = w.JoinFresh(ctx, value, reads...)
+		return err
+	})
+	return resp, fresh, err
+}
+
+// NextKey returns the key that the handle which made w should join with
+// next time: w's own, unless the acquisition failed (err is not nil: its
+// key may be left to the session's janitor, and joining it again would take
+// it back while it still stands in line, for as long as that Join waits on
+// a slow member) or a write of it may still reach etcd late (Abandoned).
+// Then it returns a new key with the same prefix. Keys are random: a new
+// one costs nothing.
+func (w *Waiter) NextKey(err error) string {
+	if err == nil && !w.Abandoned {
+		return w.Key
+	}
+	return Key(w.Key[:strings.LastIndexByte(w.Key, '/')+1], w.Session)
 }
 
 // Check runs ops only if the waiter's key still exists with its create
@@ -357,7 +383,7 @@ func (w *Waiter) Linger() {
 
 // FirstAttemptTimeout bounds the first attempt of each request that an
 // acquisition makes ([Waiter.Retrying]); each further attempt of the same
-// request gets twice as long, up to MaxAttemptTimeout. A request caught by
+// request gets twice as long, up to MaxAttemptTimeout (8 times as long). A request caught by
 // a member that cannot answer (a paused leader, whose requests etcd fails
 // only after its 7 s request timeout; a member behind a connection that
 // stays open but carries nothing) is then sent again, and the client's
@@ -365,7 +391,8 @@ func (w *Waiter) Linger() {
 // context ends, while a cluster that is only slow still gets to answer.
 const (
 	FirstAttemptTimeout = 2 * time.Second
-	MaxAttemptTimeout   = 16 * time.Second
+	MaxAttemptTimeout   = FirstAttemptTimeout << maxDoublings
+	maxDoublings        = 3
 )
 
 // ErrNoAnswer is the error of an attempt that had no answer within its
@@ -375,21 +402,18 @@ var ErrNoAnswer = errors.New("waitq: etcd did not answer in time")
 // Retrying runs f, one request of an acquisition, until it succeeds, fails
 // for good, or ctx ends or the lease is lost: each attempt is bounded (see
 // [FirstAttemptTimeout]), and a transient failure is tried again after a
-// pause ([Waiter.Again]). retry, if not nil, is called before each further
+// pause ([Waiter.again]). retry, if not nil, is called before each further
 // attempt (a Join sets Abandoned there: the failed attempt may land late).
 func (w *Waiter) Retrying(ctx context.Context, retry func(), f func(context.Context) error) error {
 	for n := 0; ; n++ {
-		d := MaxAttemptTimeout
-		if n < 3 {
-			d = min(FirstAttemptTimeout<<n, MaxAttemptTimeout)
-		}
+		d := FirstAttemptTimeout << min(n, maxDoublings)
 		actx, cancel := context.WithTimeout(ctx, d)
 		err := f(actx)
 		if err != nil && ctx.Err() == nil && actx.Err() != nil {
 			err = fmt.Errorf("%w within %v", ErrNoAnswer, d)
 		}
 		cancel()
-		if !w.Again(ctx, &err) {
+		if !w.again(ctx, &err) {
 			return err
 		}
 		if retry != nil {
@@ -398,12 +422,12 @@ func (w *Waiter) Retrying(ctx context.Context, retry func(), f func(context.Cont
 	}
 }
 
-// Again reports whether an acquisition should try a step again after *err:
+// again reports whether an acquisition should try a step again after *err:
 // etcd was between leaders, out of quorum or out of reach ([Transient]). It
 // first pauses (backing off); if ctx ends or the lease is lost meanwhile,
 // it sets *err to why and reports false. The lease bounds the retries:
 // once it cannot be confirmed, the tracker gives up and so does the caller.
-func (w *Waiter) Again(ctx context.Context, err *error) bool {
+func (w *Waiter) again(ctx context.Context, err *error) bool {
 	if !Transient(*err) {
 		return false
 	}
