@@ -111,17 +111,22 @@ func (c *config) name(n string) (string, error) {
 	return c.namespace + n, nil
 }
 
-// connect returns a client that has answered one request, or an
-// ExitUnavailable error within the dial and command timeouts.
-func (c *config) connect(ctx context.Context) (*clientv3.Client, error) {
+// connect returns a client that has answered one request, a count-only
+// read of probeKey, or an ExitUnavailable error within the dial and command
+// timeouts. probeKey lies inside the name the command was given, so that a
+// user whom etcd's RBAC allows only that name's prefix passes the probe.
+func (c *config) connect(ctx context.Context, probeKey string) (*clientv3.Client, error) {
 	cli, err := c.dial(ctx)
 	if err != nil {
 		return nil, err
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.dialTimeout+c.commandTimeout)
 	defer cancel()
-	if _, err := cli.Get(rctx, "lockctl-health", clientv3.WithCountOnly()); err != nil {
+	if _, err := cli.Get(rctx, probeKey, clientv3.WithCountOnly()); err != nil {
 		cli.Close()
+		if rerr := refused("read", probeKey, err); rerr != nil {
+			return nil, rerr
+		}
 		return nil, unavailable(c.endpoints, err)
 	}
 	return cli, nil
