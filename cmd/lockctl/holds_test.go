@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -17,7 +16,7 @@ import (
 // lockctlAt runs lockctl against ep.
 func lockctlAt(t *testing.T, ep string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errb bytes.Buffer
+	var out, errb lockedBuffer
 	code = run(t.Context(), append([]string{"--endpoints", ep}, args...), strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
 }

@@ -53,9 +53,28 @@ func rbacEtcd(t testing.TB, prefixes ...string) (string, *clientv3.Client) {
 	return ep, root
 }
 
+// lockedBuffer is a bytes.Buffer that lockctl and its command's output
+// copier may write at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer // guarded by mu
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // lockctlAs runs lockctl as the user cron against ep.
 func lockctlAs(ctx context.Context, ep string, args ...string) (code int, stdout, stderr string) {
-	var out, errb bytes.Buffer
+	var out, errb lockedBuffer
 	full := append([]string{"--endpoints", ep, "--user", "cron:cronpw", "--dial-timeout", "5s", "--command-timeout", "5s"}, args...)
 	code = run(ctx, full, strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
