@@ -131,6 +131,11 @@ func tryStart(ctx context.Context, n int, dir string, o options) (_ *Cluster, er
 			return nil, fmt.Errorf("etcdtest: start %s: %w", m.name, err)
 		}
 		m.etcd = e
+		if m.clientURL.Port() == "0" && len(e.Clients) > 0 {
+			// WithClientAddr with port 0: the kernel chose the port, and
+			// the endpoint must name it.
+			m.clientURL.Host = e.Clients[0].Addr().String()
+		}
 	}
 	for _, m := range c.members {
 		if err := waitReady(ctx, m.etcd, o.startTimeout); err != nil {

@@ -95,7 +95,7 @@ exits 0.
 // the work.
 func superviseElection(cmd *cobra.Command, cfg *config, o *holdOpts, name, value string, argv []string) error {
 	ctx := cmd.Context()
-	cli, err := cfg.connect(ctx)
+	cli, err := cfg.connect(ctx, keyPrefix(name))
 	if err != nil {
 		return err
 	}

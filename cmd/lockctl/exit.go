@@ -9,10 +9,13 @@ import (
 const (
 	// ExitOK: the command ran and exited 0 (or a non-run command worked).
 	ExitOK = 0
-	// ExitUsage: bad flags or arguments; the message says what to fix.
+	// ExitUsage: bad flags or arguments, or release of a name whose keys
+	// are not holds; the message says what to fix.
 	ExitUsage = 64
-	// ExitUnavailable: etcd could not be reached in time, or refused the
-	// TLS credentials or user name and password.
+	// ExitUnavailable: etcd could not be reached in time, refused the TLS
+	// credentials or user name and password, or refused a key to the user
+	// (etcd RBAC: the message names the key and the grant that is missing);
+	// for dev, etcd could not start.
 	ExitUnavailable = 69
 	// ExitInternal: an unexpected error in lockctl itself.
 	ExitInternal = 70
@@ -30,8 +33,8 @@ const exitCodesHelp = `Exit codes:
   the command's own   when it ran (128+N if it was killed by signal N)
   75                  not acquired within --wait (change with --conflict-exit-code)
   76                  the hold was lost while the command ran; it was sent TERM, then KILL
-  69                  etcd unreachable, or TLS / authentication failed
-  64                  usage error
+  69                  etcd unreachable, TLS / authentication failed, or a key refused by etcd RBAC
+  64                  usage error (also: release of keys that are not holds)
   70                  internal error
   130                 interrupted while waiting to acquire`
 

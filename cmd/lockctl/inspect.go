@@ -4,13 +4,14 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"path"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -27,35 +28,36 @@ type entry struct {
 	Value  string      `json:"value,omitempty"` // when not written by lockctl
 }
 
-// entries reads the keys under name/ in line order. The first is the
-// holder of a lock or the leader of an election.
+// entries reads the keys under prefix in line order, with each hold's
+// role: the holder(s) and leader first, then the waiters. A key that is
+// not a hold of this name (see parseHold) has the role "other".
 func entries(ctx context.Context, cli *clientv3.Client, prefix string) ([]entry, error) {
 	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
 	if err != nil {
 		return nil, err
 	}
-	var out []entry
-	used, blocked := 0, false // semaphore: permits granted so far; a request did not fit
+	name := strings.TrimSuffix(prefix, "/")
+	var hs []holdKey
+	var at []int // index in resp.Kvs of each of hs
 	for i, kv := range resp.Kvs {
-		e := entry{Key: string(kv.Key), Role: "waiter", Lease: fmt.Sprintf("%x", kv.Lease), TTL: -1, Token: kv.CreateRevision}
-		value := kv.Value
-		// A semaphore's keys hold {"weight","limit","value"}: the first
-		// requests that fit in the limit, in line order, hold.
-		var sem struct {
-			Weight int    `json:"weight"`
-			Limit  int    `json:"limit"`
-			Value  string `json:"value"`
+		if h, ok := parseHold(kv); ok && h.name == name {
+			hs, at = append(hs, h), append(at, i)
 		}
-		if json.Unmarshal(kv.Value, &sem) == nil && sem.Limit > 0 {
+	}
+	roles := make([]string, len(resp.Kvs))
+	for i := range roles {
+		roles[i] = "other"
+	}
+	for i, holds := range holders(hs) {
+		roles[at[i]] = map[bool]string{true: "holder", false: "waiter"}[holds]
+	}
+	var out []entry
+	for i, kv := range resp.Kvs {
+		e := entry{Key: string(kv.Key), Role: roles[i], Lease: fmt.Sprintf("%x", kv.Lease), TTL: -1, Token: kv.CreateRevision}
+		value := kv.Value
+		// A semaphore's keys hold {"weight","limit","value"}.
+		if sem, ok := semRecord(kv.Value); ok {
 			e.Weight, e.Limit, value = sem.Weight, sem.Limit, []byte(sem.Value)
-			if !blocked && used+sem.Weight <= sem.Limit {
-				used += sem.Weight
-				e.Role = "holder"
-			} else {
-				blocked = true
-			}
-		} else if i == 0 {
-			e.Role = "holder"
 		}
 		if kv.Lease != 0 {
 			if ttl, err := cli.TimeToLive(ctx, clientv3.LeaseID(kv.Lease)); err == nil {
@@ -76,19 +78,23 @@ func entries(ctx context.Context, cli *clientv3.Client, prefix string) ([]entry,
 // withEntries connects, reads name's entries within the command timeout
 // and hands them to f, with the context and client it used.
 func withEntries(cmd *cobra.Command, cfg *config, name string, f func(context.Context, *clientv3.Client, []entry) error) error {
-	prefix, err := cfg.name(name)
+	key, err := cfg.name(name)
 	if err != nil {
 		return err
 	}
-	cli, err := cfg.connect(cmd.Context())
+	prefix := keyPrefix(key)
+	cli, err := cfg.connect(cmd.Context(), prefix)
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(cmd.Context(), cfg.commandTimeout)
 	defer cancel()
-	es, err := entries(ctx, cli, strings.TrimSuffix(prefix, "/")+"/")
+	es, err := entries(ctx, cli, prefix)
 	if err != nil {
+		if rerr := refused("read", prefix, err); rerr != nil {
+			return rerr
+		}
 		return unavailable(cfg.endpoints, err)
 	}
 	return f(ctx, cli, es)
@@ -154,13 +160,58 @@ func printEntries(w io.Writer, format string, es []entry) error {
 	return tw.Flush()
 }
 
+// lsName is one line of ls: a coordkit name and how many hold or wait.
+type lsName struct {
+	Name    string `json:"name"`
+	Kind    string `json:"kind"`
+	Holders int    `json:"holders"`
+	Waiters int    `json:"waiters"`
+}
+
+// names groups the hold keys among kvs (in line order) by name, in the
+// order each name first appears; other keys are left out.
+func names(kvs []*mvccpb.KeyValue, namespace string) []lsName {
+	groups := map[string][]holdKey{}
+	var order []string
+	for _, kv := range kvs {
+		h, ok := parseHold(kv)
+		if !ok {
+			continue
+		}
+		if _, seen := groups[h.name]; !seen {
+			order = append(order, h.name)
+		}
+		groups[h.name] = append(groups[h.name], h)
+	}
+	var out []lsName
+	for _, n := range order {
+		hs := groups[n]
+		l := lsName{Name: strings.TrimPrefix(n, namespace), Kind: hs[0].kind}
+		for _, holds := range holders(hs) {
+			if holds {
+				l.Holders++
+			} else {
+				l.Waiters++
+			}
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
 func newLsCmd(cfg *config) *cobra.Command {
 	out := &outputFlag{}
 	cmd := &cobra.Command{
 		Use:   "ls [PREFIX]",
-		Short: "List the names in use under PREFIX",
-		Long:  "List every lock, semaphore or election name under PREFIX (default: everything) with its number of keys.",
-		Args:  cobra.MaximumNArgs(1),
+		Short: "List the locks, semaphores, rwlocks and elections under PREFIX",
+		Long: `List every lock, semaphore, rwlock or election name under PREFIX (default: the whole
+key space) with its kind and its numbers of holders and waiters. Only keys in a layout
+lockctl knows (a key on a lease named after that lease) count: other data is not listed.
+A lock and an election look the same in etcd: their kind is lock/election.
+
+A user whom etcd's RBAC allows only some prefixes cannot read the whole key space:
+give a PREFIX inside them, e.g. lockctl ls jobs/.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := out.validate(); err != nil {
 				return err
@@ -169,54 +220,62 @@ func newLsCmd(cfg *config) *cobra.Command {
 			if len(args) == 1 {
 				prefix += args[0]
 			}
-			cli, err := cfg.connect(cmd.Context())
+			// Without a prefix, the probe reads the first key there is:
+			// a user limited to prefixes is refused there, as the listing
+			// would be.
+			probe := prefix
+			if probe == "" {
+				probe = "\x00"
+			}
+			cli, err := cfg.connect(cmd.Context(), probe)
 			if err != nil {
-				return err
+				return lsRefused(prefix, err)
 			}
 			defer cli.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), cfg.commandTimeout)
 			defer cancel()
-			opts := []clientv3.OpOption{clientv3.WithKeysOnly(), clientv3.WithPrefix()}
+			key, opts := prefix, []clientv3.OpOption{clientv3.WithPrefix()}
 			if prefix == "" {
-				opts = []clientv3.OpOption{clientv3.WithKeysOnly(), clientv3.WithFromKey()}
-				prefix = "\x00"
+				key, opts = "\x00", []clientv3.OpOption{clientv3.WithFromKey()}
 			}
-			resp, err := cli.Get(ctx, prefix, opts...)
+			opts = append(opts, clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
+			resp, err := cli.Get(ctx, key, opts...)
 			if err != nil {
+				if rerr := refused("read", prefix, err); rerr != nil {
+					return lsRefused(prefix, rerr)
+				}
 				return unavailable(cfg.endpoints, err)
 			}
-			type name struct {
-				Name string `json:"name"`
-				Keys int    `json:"keys"`
-			}
-			var names []name
-			idx := map[string]int{}
-			for _, kv := range resp.Kvs {
-				n := strings.TrimPrefix(path.Dir(string(kv.Key)), cfg.namespace)
-				if i, ok := idx[n]; ok {
-					names[i].Keys++
-					continue
-				}
-				idx[n] = len(names)
-				names = append(names, name{Name: n, Keys: 1})
-			}
+			ns := names(resp.Kvs, cfg.namespace)
 			w := cmd.OutOrStdout()
 			if out.format == "json" {
-				if names == nil {
-					names = []name{}
+				if ns == nil {
+					ns = []lsName{}
 				}
-				return json.NewEncoder(w).Encode(names)
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				return enc.Encode(ns)
 			}
 			tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tKEYS")
-			for _, n := range names {
-				fmt.Fprintf(tw, "%s\t%d\n", n.Name, n.Keys)
+			fmt.Fprintln(tw, "NAME\tKIND\tHOLDERS\tWAITERS")
+			for _, n := range ns {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", n.Name, n.Kind, n.Holders, n.Waiters)
 			}
 			return tw.Flush()
 		},
 	}
 	out.flags(cmd)
 	return cmd
+}
+
+// lsRefused explains a refused listing of the whole key space: the user's
+// role covers only some prefixes, so ls needs one of them.
+func lsRefused(prefix string, err error) error {
+	var re *refusedError
+	if prefix != "" || !errors.As(err, &re) {
+		return err
+	}
+	return withCode(ExitUnavailable, fmt.Errorf("etcd refused to read the whole key space for this user (permission denied by etcd RBAC): ls without a PREFIX lists everything; give a PREFIX its role may read, e.g. lockctl ls jobs/: %w", re.err))
 }
 
 func newReleaseCmd(cfg *config) *cobra.Command {
@@ -227,18 +286,38 @@ func newReleaseCmd(cfg *config) *cobra.Command {
 		Long: `Revoke the lease of NAME's current holder, which deletes every key on that lease: the
 holder loses NAME (and anything else it held through the same session), and the next
 waiter takes over. A lockctl holder stops its command (TERM, then KILL) and exits 76.
-Use it only for a holder that is stuck; it asks for confirmation unless --yes.`,
+Use it only for a holder that is stuck; it asks for confirmation unless --yes.
+
+release acts only on holds: keys on a lease in a layout lockctl knows (a lock's,
+election's, semaphore's or rwlock's key, named after its lease). If NAME holds other
+keys only, or the holder's lease also carries keys that are not holds, it refuses with
+exit 64 and deletes nothing. It never deletes a key that has no lease.
+
+A user limited by etcd's RBAC needs write permission on every key of the holder's lease
+(etcd checks that before it revokes one).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !force {
 				return usagef("release breaks someone else's hold: add --force if you mean it")
 			}
 			return withEntries(cmd, cfg, args[0], func(_ context.Context, cli *clientv3.Client, es []entry) error {
-				if len(es) == 0 {
+				var h *entry
+				others := 0
+				for i := range es {
+					switch {
+					case es[i].Role == "other":
+						others++
+					case h == nil:
+						h = &es[i]
+					}
+				}
+				switch {
+				case h == nil && others > 0:
+					return usagef("%s is not a lock, semaphore, rwlock or election: its %d key(s), such as %s, are not holds (release acts only on keys on a lease, named after it); nothing deleted", args[0], others, firstOther(es))
+				case h == nil:
 					fmt.Fprintf(cmd.OutOrStdout(), "%s is free: nothing to release\n", args[0])
 					return nil
 				}
-				h := es[0]
 				if !yes {
 					fmt.Fprintf(cmd.OutOrStdout(), "Revoke lease %s of %s (token %d)? [y/N] ", h.Lease, h.Key, h.Token)
 					line, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
@@ -251,11 +330,13 @@ Use it only for a holder that is stuck; it asks for confirmation unless --yes.`,
 				defer cancel()
 				var id int64
 				fmt.Sscanf(h.Lease, "%x", &id)
-				if id == 0 {
-					if _, err := cli.Delete(ctx, h.Key); err != nil {
-						return unavailable(cfg.endpoints, err)
+				if err := revokeHold(ctx, cli, clientv3.LeaseID(id), h.Key); err != nil {
+					if rerr := refused("revoke the lease "+h.Lease+" of", h.Key, err); rerr != nil {
+						return rerr
 					}
-				} else if _, err := cli.Revoke(ctx, clientv3.LeaseID(id)); err != nil {
+					if codeOf(err) == ExitUsage {
+						return err
+					}
 					return unavailable(cfg.endpoints, err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "released %s (token %d)\n", h.Key, h.Token)
@@ -266,4 +347,30 @@ Use it only for a holder that is stuck; it asks for confirmation unless --yes.`,
 	cmd.Flags().BoolVar(&force, "force", false, "really break the hold")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
+}
+
+func firstOther(es []entry) string {
+	for _, e := range es {
+		if e.Role == "other" {
+			return e.Key
+		}
+	}
+	return ""
+}
+
+// revokeHold revokes lease id, which carries the hold key, unless the
+// lease also carries a key that is not a hold: revoking it would delete
+// that data too.
+func revokeHold(ctx context.Context, cli *clientv3.Client, id clientv3.LeaseID, key string) error {
+	ttl, err := cli.TimeToLive(ctx, id, clientv3.WithAttachedKeys())
+	if err != nil {
+		return err
+	}
+	for _, k := range ttl.Keys {
+		if _, ok := parseHold(&mvccpb.KeyValue{Key: k, Lease: int64(id)}); !ok {
+			return usagef("the lease %x of %s also carries %s, which is not a hold: revoking it would delete that key too; nothing deleted", int64(id), key, k)
+		}
+	}
+	_, err = cli.Revoke(ctx, id)
+	return err
 }

@@ -111,17 +111,22 @@ func (c *config) name(n string) (string, error) {
 	return c.namespace + n, nil
 }
 
-// connect returns a client that has answered one request, or an
-// ExitUnavailable error within the dial and command timeouts.
-func (c *config) connect(ctx context.Context) (*clientv3.Client, error) {
+// connect returns a client that has answered one request, a count-only
+// read of probeKey, or an ExitUnavailable error within the dial and command
+// timeouts. probeKey lies inside the name the command was given, so that a
+// user whom etcd's RBAC allows only that name's prefix passes the probe.
+func (c *config) connect(ctx context.Context, probeKey string) (*clientv3.Client, error) {
 	cli, err := c.dial(ctx)
 	if err != nil {
 		return nil, err
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.dialTimeout+c.commandTimeout)
 	defer cancel()
-	if _, err := cli.Get(rctx, "lockctl-health", clientv3.WithCountOnly()); err != nil {
+	if _, err := cli.Get(rctx, probeKey, clientv3.WithCountOnly()); err != nil {
 		cli.Close()
+		if rerr := refused("read", probeKey, err); rerr != nil {
+			return nil, rerr
+		}
 		return nil, unavailable(c.endpoints, err)
 	}
 	return cli, nil
@@ -211,7 +216,49 @@ revokes its lease on exit so the next run does not wait.
 		newVersionCmd(),
 	)
 	root.SetContext(ctx)
+	root.Version = versionString()
+	root.SetVersionTemplate("lockctl {{.Version}}\n")
+	// cobra's own errors become usage errors through its hooks: bad flags,
+	// wrong arguments, and an unknown subcommand (the root's arguments).
+	root.SetFlagErrorFunc(cobraUsage)
+	root.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		hint := ""
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			hint = fmt.Sprintf(" (did you mean %s?)", strings.Join(s, " or "))
+		}
+		return cobraUsage(cmd, fmt.Errorf("unknown command %q%s", args[0], hint))
+	}
+	root.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	wrapArgs(root)
 	return root
+}
+
+// cobraUsage makes an error of cobra's (a flag it could not parse, wrong
+// arguments) a usage error that points at the command's help.
+func cobraUsage(cmd *cobra.Command, err error) error {
+	return withCode(ExitUsage, fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath()))
+}
+
+// wrapArgs makes the argument validators of cmd's subcommands, at any
+// depth, return usage errors.
+func wrapArgs(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		if v := c.Args; v != nil {
+			c.Args = func(cmd *cobra.Command, args []string) error {
+				err := v(cmd, args)
+				if err == nil || codeOf(err) == ExitUsage {
+					return err
+				}
+				return cobraUsage(cmd, err)
+			}
+		}
+		wrapArgs(c)
+	}
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -226,12 +273,5 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return ee.code // the child's own code: nothing to print
 	}
 	fmt.Fprintf(stderr, "lockctl: %v\n", err)
-	if !errors.As(err, &ee) {
-		// cobra's own errors (unknown flag, wrong arguments) are usage errors.
-		if strings.Contains(err.Error(), "unknown") || strings.Contains(err.Error(), "arg") || strings.Contains(err.Error(), "flag") {
-			fmt.Fprintln(stderr, "Run 'lockctl --help' for usage.")
-			return ExitUsage
-		}
-	}
 	return codeOf(err)
 }

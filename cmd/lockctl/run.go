@@ -198,6 +198,8 @@ func holdAndRun(cmd *cobra.Command, cfg *config, o *holdOpts, name string, argv 
 		return withCode(ExitInterrupted, fmt.Errorf("%s: interrupted while waiting", name))
 	case codeOf(err) == ExitUsage:
 		return err
+	case isRefused(err):
+		return refused("write", keyPrefix(name), err)
 	case err != nil:
 		return withCode(ExitUnavailable, fmt.Errorf("%s: acquire: %w", name, err))
 	}

@@ -6,6 +6,7 @@ package devserver
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,9 +14,19 @@ import (
 	"github.com/coordkit/coordkit/etcdtest"
 )
 
+// Exit codes of Run, the same as lockctl's for the same cases.
+const (
+	// ExitUsage: bad flags or arguments.
+	ExitUsage = 64
+	// ExitCannotStart: etcd could not start (the address is in use, the
+	// data directory is unusable): etcd is unavailable, as lockctl's 69.
+	ExitCannotStart = 69
+)
+
 // Run parses args (--listen, --data-dir), starts etcd, prints where it
-// listens and serves until ctx is done. It returns 2 for bad flags and 1
-// when etcd cannot start.
+// listens (the port the kernel chose, for a port 0) and serves until ctx
+// is done. It returns 0 after ctx is done (or for --help), [ExitUsage] for
+// bad flags and [ExitCannotStart] when etcd cannot start.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("lockctl dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -29,17 +40,19 @@ Start a single-member etcd in this process, listening on --listen, with its data
 It is for trying things out, like 'consul agent -dev': use a real cluster in production.`)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return 0
+	} else if err != nil {
+		return ExitUsage
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "lockctl dev: unexpected arguments %q\n", fs.Args())
-		return 2
+		return ExitUsage
 	}
 	srv, err := etcdtest.Start(ctx, *dir, etcdtest.WithClientAddr(*listen), etcdtest.WithFsync())
 	if err != nil {
-		fmt.Fprintf(stderr, "lockctl dev: start etcd on %s: %v\n", *listen, err)
-		return 1
+		fmt.Fprintf(stderr, "lockctl dev: cannot start etcd on %s: %v\n", *listen, err)
+		return ExitCannotStart
 	}
 	defer srv.Close()
 	fmt.Fprintf(stdout, "etcd ready at %s (data in %s)\nIn another shell: export LOCKCTL_ENDPOINTS=%s\n",

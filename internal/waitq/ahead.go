@@ -108,7 +108,7 @@ func (c *counted) follow(ctx context.Context, readRev int64) (ok bool, err error
 	// readRev; if it did, a read after it closes the gap.
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wch := watch(wctx, w.Session, w.Prefix, clientv3.WithPrefix(), clientv3.WithFilterPut(), clientv3.WithCreatedNotify())
+	wch := watch(wctx, w, w.Prefix, clientv3.WithPrefix(), clientv3.WithFilterPut(), clientv3.WithCreatedNotify())
 	for {
 		select {
 		case <-ctx.Done():

@@ -20,7 +20,10 @@ import (
 // So the first wait of a session starts a keeper: one idle watch, on a key
 // nobody writes, made with the same metadata as the waits
 // (clientv3.WithRequireLeader), which keeps the stream open for as long as
-// the session lives. Keepers are kept per session in a registry, like
+// the session lives. That key lies under the name of the primitive whose
+// wait started the keeper: a user whom etcd's RBAC allows only that name's
+// prefix may watch it, where a watch anywhere else would be refused (and
+// tried again, in vain, for the life of the session). Keepers are kept per session in a registry, like
 // janitors and lease trackers; a keeper's goroutine ends with its session
 // (closed, expired, or its client closed) and removes its entry.
 var keepers = struct {
@@ -28,29 +31,30 @@ var keepers = struct {
 	m map[*concurrency.Session]bool
 }{m: map[*concurrency.Session]bool{}}
 
-// idleKey is what a keeper watches. Nothing writes it; were something to,
-// the keeper would only drain the events.
-const idleKey = "\x00coordkit/idle-watch"
+// idleSuffix, after a primitive's prefix, is the key a keeper watches.
+// Nothing writes it (no waiter key starts with a NUL byte); were something
+// to, the keeper would only drain the events.
+const idleSuffix = "\x00coordkit-idle-watch"
 
-// watch opens a watch for a waiter of session s, with the metadata every
-// wait uses, on the session's kept stream.
-func watch(ctx context.Context, s *concurrency.Session, key string, opts ...clientv3.OpOption) clientv3.WatchChan {
-	keepStream(s)
-	return s.Client().Watch(clientv3.WithRequireLeader(ctx), key, opts...)
+// watch opens a watch for waiter w, with the metadata every wait uses, on
+// its session's kept stream.
+func watch(ctx context.Context, w *Waiter, key string, opts ...clientv3.OpOption) clientv3.WatchChan {
+	keepStream(w.Session, w.Prefix+idleSuffix)
+	return w.client().Watch(clientv3.WithRequireLeader(ctx), key, opts...)
 }
 
-// keepStream starts s's keeper unless it runs already.
-func keepStream(s *concurrency.Session) {
+// keepStream starts s's keeper, watching idle, unless it runs already.
+func keepStream(s *concurrency.Session, idle string) {
 	keepers.Lock()
 	defer keepers.Unlock()
 	if keepers.m[s] {
 		return
 	}
 	keepers.m[s] = true
-	go keep(s)
+	go keep(s, idle)
 }
 
-func keep(s *concurrency.Session) {
+func keep(s *concurrency.Session, idle string) {
 	defer func() {
 		keepers.Lock()
 		delete(keepers.m, s)
@@ -62,7 +66,7 @@ func keep(s *concurrency.Session) {
 	defer cancel()
 	pace := retry.New()
 	for {
-		wch := s.Client().Watch(clientv3.WithRequireLeader(ctx), idleKey)
+		wch := s.Client().Watch(clientv3.WithRequireLeader(ctx), idle)
 	drain:
 		for {
 			select {

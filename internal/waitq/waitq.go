@@ -288,7 +288,7 @@ func (w *Waiter) WaitDeleteFrom(ctx context.Context, kv *mvccpb.KeyValue, rev in
 func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev int64, start clientv3.OpOption) (int64, error) {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wch := watch(wctx, w.Session, string(kv.Key), start, clientv3.WithFilterPut())
+	wch := watch(wctx, w, string(kv.Key), start, clientv3.WithFilterPut())
 	for {
 		select {
 		case <-ctx.Done():
