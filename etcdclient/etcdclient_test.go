@@ -188,4 +188,3 @@ func TestValidate(t *testing.T) {
 	}
 	require.NoError(t, etcdclient.Default().Validate())
 }
-
