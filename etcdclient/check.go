@@ -88,7 +88,7 @@ func (c Config) Explain(err error, verb, key string) error {
 			"etcd refused user %q: %v (check --user and --password)", user, err)}
 	case errors.Is(err, context.DeadlineExceeded), status.Code(err) == codes.DeadlineExceeded, status.Code(err) == codes.Unavailable:
 		return &causeError{kind: ErrUnreachable, err: err, msg: fmt.Sprintf(
-			"no answer from etcd at %s: %v (is etcd running there?)", strings.Join(c.Endpoints, ","), err)}
+			"etcd at %s did not answer: %v (is etcd running there?)", strings.Join(c.Endpoints, ","), err)}
 	}
 	return err
 }
@@ -195,17 +195,17 @@ func (c Config) probeOne(ctx context.Context, ep string, tc *tls.Config) error {
 }
 
 func unreachable(ep string, err error) error {
-	hint := ""
+	msg := err.Error()
 	var dns *net.DNSError
 	switch {
 	case errors.As(err, &dns) && dns.IsNotFound:
-		hint = ": no such host (check the host name in --endpoints)"
+		msg = "no such host (check the host name in --endpoints)"
 	case errors.Is(err, syscall.ECONNREFUSED):
-		hint = ": connection refused (is etcd running there, on that port?)"
+		msg = "connection refused (is etcd running there, on that port?)"
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
-		hint = ": no route to the host"
+		msg = "no route to the host: " + msg
 	}
-	return &causeError{kind: ErrUnreachable, err: err, msg: fmt.Sprintf("cannot connect to etcd at %s%s: %v", ep, hint, err)}
+	return &causeError{kind: ErrUnreachable, err: err, msg: fmt.Sprintf("etcd at %s: %s", ep, msg)}
 }
 
 // tlsFailure explains a failed handshake or a TLS alert.
@@ -239,5 +239,5 @@ func (c Config) tlsFailure(ep string, err error) error {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return unreachable(ep, err)
 	}
-	return &causeError{kind: ErrTLS, err: err, msg: fmt.Sprintf("TLS with etcd at %s failed: %v (%s)", ep, err, hint)}
+	return &causeError{kind: ErrTLS, err: err, msg: fmt.Sprintf("etcd at %s: TLS handshake failed: %v (%s)", ep, err, hint)}
 }

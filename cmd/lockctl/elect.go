@@ -73,7 +73,7 @@ exits 0.
 					} else if !errors.Is(err, election.ErrNoLeader) {
 						return e, err
 					}
-					cctx, cancel := context.WithTimeout(ctx, cfg.commandTimeout)
+					cctx, cancel := context.WithTimeout(ctx, cfg.CommandTimeout)
 					defer cancel()
 					err := e.Campaign(cctx, value)
 					if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
@@ -95,7 +95,7 @@ exits 0.
 // the work.
 func superviseElection(cmd *cobra.Command, cfg *config, o *holdOpts, name, value string, argv []string) error {
 	ctx := cmd.Context()
-	cli, err := cfg.connect(ctx)
+	cli, err := cfg.connect(ctx, name)
 	if err != nil {
 		return err
 	}

@@ -80,16 +80,16 @@ func withEntries(cmd *cobra.Command, cfg *config, name string, f func(context.Co
 	if err != nil {
 		return err
 	}
-	cli, err := cfg.connect(cmd.Context())
+	cli, err := cfg.connect(cmd.Context(), prefix)
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
-	ctx, cancel := context.WithTimeout(cmd.Context(), cfg.commandTimeout)
+	ctx, cancel := context.WithTimeout(cmd.Context(), cfg.CommandTimeout)
 	defer cancel()
 	es, err := entries(ctx, cli, strings.TrimSuffix(prefix, "/")+"/")
 	if err != nil {
-		return unavailable(cfg.endpoints, err)
+		return unavailable(cfg.Endpoints, err)
 	}
 	return f(ctx, cli, es)
 }
@@ -169,12 +169,12 @@ func newLsCmd(cfg *config) *cobra.Command {
 			if len(args) == 1 {
 				prefix += args[0]
 			}
-			cli, err := cfg.connect(cmd.Context())
+			cli, err := cfg.connect(cmd.Context(), prefix)
 			if err != nil {
 				return err
 			}
 			defer cli.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), cfg.commandTimeout)
+			ctx, cancel := context.WithTimeout(cmd.Context(), cfg.CommandTimeout)
 			defer cancel()
 			opts := []clientv3.OpOption{clientv3.WithKeysOnly(), clientv3.WithPrefix()}
 			if prefix == "" {
@@ -183,7 +183,7 @@ func newLsCmd(cfg *config) *cobra.Command {
 			}
 			resp, err := cli.Get(ctx, prefix, opts...)
 			if err != nil {
-				return unavailable(cfg.endpoints, err)
+				return unavailable(cfg.Endpoints, err)
 			}
 			type name struct {
 				Name string `json:"name"`
@@ -247,16 +247,16 @@ Use it only for a holder that is stuck; it asks for confirmation unless --yes.`,
 					}
 				}
 				// A fresh timeout: a person may have taken a while to answer.
-				ctx, cancel := context.WithTimeout(cmd.Context(), cfg.commandTimeout)
+				ctx, cancel := context.WithTimeout(cmd.Context(), cfg.CommandTimeout)
 				defer cancel()
 				var id int64
 				fmt.Sscanf(h.Lease, "%x", &id)
 				if id == 0 {
 					if _, err := cli.Delete(ctx, h.Key); err != nil {
-						return unavailable(cfg.endpoints, err)
+						return unavailable(cfg.Endpoints, err)
 					}
 				} else if _, err := cli.Revoke(ctx, clientv3.LeaseID(id)); err != nil {
-					return unavailable(cfg.endpoints, err)
+					return unavailable(cfg.Endpoints, err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "released %s (token %d)\n", h.Key, h.Token)
 				return nil

@@ -213,21 +213,21 @@ func holdAndRun(cmd *cobra.Command, cfg *config, o *holdOpts, name string, argv 
 // newSession grants the lease with a timeout (NewSession's own Grant has
 // none) and keeps it alive for the life of the process.
 func newSession(ctx context.Context, cfg *config, cli *clientv3.Client, ttl int) (*concurrency.Session, error) {
-	gctx, cancel := context.WithTimeout(ctx, cfg.dialTimeout+cfg.commandTimeout)
+	gctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout+cfg.CommandTimeout)
 	defer cancel()
 	lease, err := cli.Grant(gctx, int64(ttl))
 	if err != nil {
-		return nil, unavailable(cfg.endpoints, err)
+		return nil, unavailable(cfg.Endpoints, err)
 	}
 	s, err := concurrency.NewSession(cli, concurrency.WithLease(lease.ID), concurrency.WithTTL(ttl))
 	if err != nil {
-		return nil, unavailable(cfg.endpoints, err)
+		return nil, unavailable(cfg.Endpoints, err)
 	}
 	return s, nil
 }
 
 func closeSession(cfg *config, s *concurrency.Session) {
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.commandTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.CommandTimeout)
 	defer cancel()
 	s.Orphan()
 	s.Client().Revoke(ctx, s.Lease())
