@@ -34,7 +34,9 @@ func (c *config) flags(cmd *cobra.Command) {
 	gfs.VisitAll(func(f *flag.Flag) {
 		name := strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if name == "KEY" {
-			name = "KEY_FILE" // LOCKCTL_KEY is the hold's key, given to the command
+			// LOCKCTL_KEY is the hold's key, given to the command.
+			f.Usage += " ($LOCKCTL_KEY_FILE, $ETCDCTL_KEY)"
+			return
 		}
 		f.Usage += fmt.Sprintf(" ($LOCKCTL_%s, $ETCDCTL_%s)", name, name)
 	})
