@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -24,6 +25,8 @@ type Cluster struct {
 	dir     string
 	ownDir  bool // dir was created by Start and is removed by Close
 	close   sync.Once
+	opts    options
+	tls     *TLSFiles // nil without WithTLS
 }
 
 // NewServer starts a one-member etcd and stops it when the test ends. It
@@ -81,12 +84,20 @@ func start(ctx context.Context, n int, dir string, own bool, o options) (*Cluste
 	if o.clientAddr != "" && n != 1 {
 		return nil, errors.New("etcdtest: WithClientAddr works only for a one-member server")
 	}
+	var tlsFiles *TLSFiles
+	if o.tls {
+		f, err := NewTLSFiles(filepath.Join(dir, "tls"))
+		if err != nil {
+			return nil, err
+		}
+		tlsFiles = &f
+	}
 	var err error
 	// A free port can be taken by someone else before etcd binds it: retry
 	// with new ports a few times before giving up.
 	for attempt := 0; attempt < 5; attempt++ {
 		var c *Cluster
-		c, err = tryStart(ctx, n, filepath.Join(dir, fmt.Sprintf("try%d", attempt)), o)
+		c, err = tryStart(ctx, n, filepath.Join(dir, fmt.Sprintf("try%d", attempt)), o, tlsFiles)
 		if err == nil {
 			c.dir, c.ownDir = dir, own
 			return c, nil
@@ -98,8 +109,12 @@ func start(ctx context.Context, n int, dir string, own bool, o options) (*Cluste
 	return nil, err
 }
 
-func tryStart(ctx context.Context, n int, dir string, o options) (_ *Cluster, err error) {
-	c := &Cluster{}
+func tryStart(ctx context.Context, n int, dir string, o options, tlsFiles *TLSFiles) (_ *Cluster, err error) {
+	c := &Cluster{opts: o, tls: tlsFiles}
+	scheme := "http"
+	if tlsFiles != nil {
+		scheme = "https"
+	}
 	defer func() {
 		if err != nil {
 			c.shutdown()
@@ -107,7 +122,7 @@ func tryStart(ctx context.Context, n int, dir string, o options) (_ *Cluster, er
 	}()
 	var initial []string
 	for i := range n {
-		m := &Member{name: fmt.Sprintf("m%d", i), dir: filepath.Join(dir, fmt.Sprintf("m%d", i)), opts: o}
+		m := &Member{name: fmt.Sprintf("m%d", i), dir: filepath.Join(dir, fmt.Sprintf("m%d", i)), opts: o, tls: tlsFiles}
 		ports := make([]int, 3)
 		for j := range ports {
 			if ports[j], err = freePort(); err != nil {
@@ -118,9 +133,9 @@ func tryStart(ctx context.Context, n int, dir string, o options) (_ *Cluster, er
 		if o.clientAddr != "" {
 			client = o.clientAddr
 		}
-		m.clientURL = url.URL{Scheme: "http", Host: client}
+		m.clientURL = url.URL{Scheme: scheme, Host: client}
 		m.peerURL = url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[1])}
-		m.proxyURL = url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[2])}
+		m.proxyURL = url.URL{Scheme: scheme, Host: fmt.Sprintf("127.0.0.1:%d", ports[2])}
 		initial = append(initial, m.name+"="+m.peerURL.String())
 		c.members = append(c.members, m)
 	}
@@ -145,11 +160,12 @@ func tryStart(ctx context.Context, n int, dir string, o options) (_ *Cluster, er
 			return nil, err
 		}
 	}
-	c.client, err = clientv3.New(clientv3.Config{
-		Endpoints:   c.Endpoints(),
-		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-	})
+	// Auth is enabled through a client without credentials, which is then
+	// replaced by one that logs in as root.
+	cfg, err := c.clientConfig(c.Endpoints(), false)
+	if err == nil {
+		c.client, err = clientv3.New(cfg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("etcdtest: client: %w", err)
 	}
@@ -160,7 +176,91 @@ func tryStart(ctx context.Context, n int, dir string, o options) (_ *Cluster, er
 	if _, err := c.client.Get(rctx, "etcdtest-ready"); err != nil {
 		return nil, fmt.Errorf("etcdtest: first request: %w", err)
 	}
+	if o.rootPassword != "" {
+		if err := enableAuth(rctx, c.client, o.rootPassword); err != nil {
+			return nil, err
+		}
+		c.client.Close()
+		c.client = nil
+		if cfg, err = c.clientConfig(c.Endpoints(), true); err == nil {
+			c.client, err = clientv3.New(cfg)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("etcdtest: client: %w", err)
+		}
+	}
 	return c, nil
+}
+
+// clientConfig is the configuration of the cluster's own clients: its CA
+// and client certificate with TLS, root's credentials with auth when
+// asRoot.
+func (c *Cluster) clientConfig(eps []string, asRoot bool) (clientv3.Config, error) {
+	cfg := clientv3.Config{
+		Endpoints:   eps,
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+	}
+	if c.tls != nil {
+		info := transport.TLSInfo{TrustedCAFile: c.tls.CA, CertFile: c.tls.Cert, KeyFile: c.tls.Key}
+		tc, err := info.ClientConfig()
+		if err != nil {
+			return cfg, err
+		}
+		cfg.TLS = tc
+	}
+	if asRoot && c.opts.rootPassword != "" {
+		cfg.Username, cfg.Password = "root", c.opts.rootPassword
+	}
+	return cfg, nil
+}
+
+func enableAuth(ctx context.Context, cli *clientv3.Client, rootPassword string) error {
+	for _, step := range []func() error{
+		func() error { _, err := cli.RoleAdd(ctx, "root"); return err },
+		func() error { _, err := cli.UserAdd(ctx, "root", rootPassword); return err },
+		func() error { _, err := cli.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := cli.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			return fmt.Errorf("etcdtest: enable auth: %w", err)
+		}
+	}
+	return nil
+}
+
+// AddUser creates the etcd user name with password, and a role of the same
+// name that may read and write every key under each of prefixes (none: no
+// key at all) and grants it to the user, as an operator would with
+// "etcdctl role grant-permission --prefix NAME readwrite PREFIX". It works
+// with or without [WithAuth]; etcd enforces the role only with auth on.
+func (c *Cluster) AddUser(ctx context.Context, name, password string, prefixes ...string) error {
+	cli := c.client
+	if _, err := cli.RoleAdd(ctx, name); err != nil {
+		return fmt.Errorf("etcdtest: add user %s: %w", name, err)
+	}
+	for _, p := range prefixes {
+		end := clientv3.GetPrefixRangeEnd(p)
+		if _, err := cli.RoleGrantPermission(ctx, name, p, end, clientv3.PermissionType(clientv3.PermReadWrite)); err != nil {
+			return fmt.Errorf("etcdtest: add user %s: grant %q: %w", name, p, err)
+		}
+	}
+	if _, err := cli.UserAdd(ctx, name, password); err != nil {
+		return fmt.Errorf("etcdtest: add user %s: %w", name, err)
+	}
+	if _, err := cli.UserGrantRole(ctx, name, name); err != nil {
+		return fmt.Errorf("etcdtest: add user %s: %w", name, err)
+	}
+	return nil
+}
+
+// TLSFiles returns the CA and client certificate files of a cluster started
+// with [WithTLS] or [WithClientCertAuth], and the zero TLSFiles otherwise.
+func (c *Cluster) TLSFiles() TLSFiles {
+	if c.tls == nil {
+		return TLSFiles{}
+	}
+	return *c.tls
 }
 
 // Close closes the cluster's client, stops every member and its proxy, and
@@ -195,10 +295,12 @@ func (c *Cluster) shutdown() {
 }
 
 // Client returns a client connected directly to every member. It is closed
-// by [Cluster.Close]; do not close it yourself.
+// by [Cluster.Close]; do not close it yourself. With [WithTLS] it uses
+// [Cluster.TLSFiles]; with [WithAuth] it is logged in as root.
 func (c *Cluster) Client() *clientv3.Client { return c.client }
 
-// Endpoints returns the client URLs of all members, for direct connections.
+// Endpoints returns the client URLs of all members, for direct connections:
+// https:// URLs with [WithTLS], http:// ones otherwise.
 func (c *Cluster) Endpoints() []string {
 	eps := make([]string, len(c.members))
 	for i, m := range c.members {
@@ -215,10 +317,11 @@ func (c *Cluster) Member(i int) *Member { return c.members[i] }
 
 // NewClient returns a new client connected directly to every member, closed
 // when the test ends. Use one client per simulated process: a lease or a
-// watch of one does not interfere with another's.
+// watch of one does not interfere with another's. Like [Cluster.Client],
+// it uses the cluster's TLS files and root's credentials when it has them.
 func (c *Cluster) NewClient(tb testing.TB) *clientv3.Client {
 	tb.Helper()
-	return newTBClient(tb, c.Endpoints())
+	return c.newTBClient(tb, c.Endpoints())
 }
 
 // ProxyClient returns a new client that reaches member i only through its
@@ -226,16 +329,16 @@ func (c *Cluster) NewClient(tb testing.TB) *clientv3.Client {
 // client off from the whole cluster.
 func (c *Cluster) ProxyClient(tb testing.TB, i int) *clientv3.Client {
 	tb.Helper()
-	return newTBClient(tb, []string{c.members[i].ProxyEndpoint()})
+	return c.newTBClient(tb, []string{c.members[i].ProxyEndpoint()})
 }
 
-func newTBClient(tb testing.TB, eps []string) *clientv3.Client {
+func (c *Cluster) newTBClient(tb testing.TB, eps []string) *clientv3.Client {
 	tb.Helper()
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   eps,
-		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-	})
+	cfg, err := c.clientConfig(eps, true)
+	if err != nil {
+		tb.Fatalf("etcdtest: client for %v: %v", eps, err)
+	}
+	cli, err := clientv3.New(cfg)
 	if err != nil {
 		tb.Fatalf("etcdtest: client for %v: %v", eps, err)
 	}

@@ -14,6 +14,13 @@
 // connect directly carry on. Members can be stopped and restarted with their
 // data ([Member.Stop], [Member.Restart]) to exercise leader loss and recovery.
 //
+// For tests of secured deployments, [WithTLS] serves clients over TLS with
+// certificates made at start ([NewTLSFiles]; nothing is checked in),
+// [WithClientCertAuth] also requires client certificates, and [WithAuth]
+// turns on etcd's authentication; [Cluster.AddUser] then creates a user
+// whose role covers only given key prefixes, and [Cluster.TLSFiles] gives
+// the files a client such as lockctl needs.
+//
 // The defaults suit small, shared machines: a 100 ms heartbeat, a 1 s
 // election timeout, no fsync and no etcd log output. See [Option] for the
 // knobs.

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/pkg/v3/proxy"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -25,6 +26,7 @@ type Member struct {
 	proxyURL  url.URL
 	initial   string // the initial-cluster string shared by all members
 	opts      options
+	tls       *TLSFiles // nil without WithTLS
 
 	mu    sync.Mutex   // guards etcd
 	etcd  *embed.Etcd  // nil while stopped
@@ -167,6 +169,14 @@ func (m *Member) config() *embed.Config {
 	cfg.ListenPeerUrls = []url.URL{m.peerURL}
 	cfg.AdvertisePeerUrls = []url.URL{m.peerURL}
 	cfg.InitialCluster = m.initial
+	if m.tls != nil {
+		cfg.ClientTLSInfo = transport.TLSInfo{CertFile: m.tls.ServerCert, KeyFile: m.tls.ServerKey}
+		// etcd requires client certificates whenever it is given a CA.
+		if m.opts.clientCertAuth {
+			cfg.ClientTLSInfo.TrustedCAFile = m.tls.CA
+			cfg.ClientTLSInfo.ClientCertAuth = true
+		}
+	}
 	cfg.InitialClusterToken = "etcdtest"
 	cfg.TickMs = uint(m.opts.tick / time.Millisecond)
 	cfg.ElectionMs = uint(m.opts.election / time.Millisecond)

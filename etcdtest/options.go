@@ -21,6 +21,10 @@ type options struct {
 	startTimeout time.Duration
 	fsync        bool
 	clientAddr   string
+
+	tls            bool
+	clientCertAuth bool
+	rootPassword   string // auth is enabled when set
 }
 
 func defaultOptions() options {
@@ -75,4 +79,30 @@ func WithFsync() Option {
 // packages can run in parallel.
 func WithClientAddr(addr string) Option {
 	return optionFunc(func(o *options) { o.clientAddr = addr })
+}
+
+// WithTLS makes the members serve clients over TLS only, with a server
+// certificate signed by a certificate authority made for this cluster
+// (see [NewTLSFiles]); nothing is checked in. [Cluster.Endpoints] and
+// [Member.ProxyEndpoint] are then https:// URLs, [Cluster.TLSFiles] gives
+// the CA and a client certificate, and the cluster's own clients use them.
+// Peer traffic stays plain. The proxies pass the TLS bytes through
+// untouched, so [Member.Blackhole] works as without TLS.
+func WithTLS() Option {
+	return optionFunc(func(o *options) { o.tls = true })
+}
+
+// WithClientCertAuth is [WithTLS] with client certificates required: a
+// client must present one signed by the cluster's CA, such as
+// [TLSFiles].Cert.
+func WithClientCertAuth() Option {
+	return optionFunc(func(o *options) { o.tls, o.clientCertAuth = true, true })
+}
+
+// WithAuth turns on etcd's authentication once the cluster is ready, with a
+// user "root" (role root) whose password is rootPassword. The cluster's own
+// clients log in as root; create users of narrower roles with
+// [Cluster.AddUser].
+func WithAuth(rootPassword string) Option {
+	return optionFunc(func(o *options) { o.rootPassword = rootPassword })
 }

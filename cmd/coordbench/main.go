@@ -27,9 +27,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coordkit/coordkit/etcdclient"
 	"github.com/coordkit/coordkit/etcdtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 func main() {
@@ -44,9 +44,9 @@ func main() {
 
 // env is what a workload runs against.
 type env struct {
-	endpoints []string
-	duration  time.Duration
-	prefix    string // unique per workload side
+	cfg      etcdclient.Config // how to build clients
+	duration time.Duration
+	prefix   string // unique per workload side
 
 	mu      sync.Mutex // guards clients
 	clients []*clientv3.Client
@@ -54,7 +54,7 @@ type env struct {
 
 // client returns a new client, closed when the workload side ends.
 func (e *env) client() (*clientv3.Client, error) {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: e.endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cli, err := e.cfg.New(context.Background())
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +129,13 @@ func workloads() []workload {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("coordbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	endpoints := fs.String("endpoints", "", "comma-separated etcd client URLs (default: start an embedded etcd)")
+	cfg := etcdclient.Default()
+	cfg.Endpoints = nil // none given: start an embedded etcd
+	if err := cfg.LoadEnv("ETCDCTL"); err != nil {
+		fmt.Fprintf(stderr, "coordbench: %v\n", err)
+		return 2
+	}
+	cfg.AddFlags(fs) // etcdctl's flags: -endpoints (default: an embedded etcd), -cacert, -user, ...
 	duration := fs.Duration("duration", 2*time.Second, "how long each side of each workload runs")
 	only := fs.String("run", "", "run only workloads whose name matches this regular expression")
 	server := fs.String("server", "inprocess", "without -endpoints, where the embedded etcd runs: `inprocess` (in this process, sharing its Go runtime with the clients) or process (in a child process)")
@@ -159,9 +165,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	eps := strings.Split(*endpoints, ",")
 	switch {
-	case *endpoints != "":
+	case len(cfg.Endpoints) > 0:
+		fmt.Fprintf(stdout, "etcd at %s\n", strings.Join(cfg.Endpoints, ","))
 	case *server == "inprocess":
 		srv, err := etcdtest.Start(ctx, "")
 		if err != nil {
@@ -169,8 +175,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		defer srv.Close()
-		eps = srv.Endpoints()
-		fmt.Fprintf(stdout, "embedded etcd at %s (in this process)\n", eps[0])
+		cfg = etcdclient.Default()
+		cfg.Endpoints = srv.Endpoints()
+		fmt.Fprintf(stdout, "embedded etcd at %s (in this process)\n", cfg.Endpoints[0])
 	case *server == "process":
 		ep, stop, err := startChild(ctx)
 		if err != nil {
@@ -178,7 +185,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		defer stop()
-		eps = []string{ep}
+		cfg = etcdclient.Default()
+		cfg.Endpoints = []string{ep}
 		fmt.Fprintf(stdout, "embedded etcd at %s (in a child process)\n", ep)
 	default:
 		fmt.Fprintf(stderr, "coordbench: -server %q: want inprocess or process\n", *server)
@@ -199,7 +207,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		for round := 0; round < rounds && !failed; round++ {
 			for _, j := range [][]int{{0, 1}, {1, 0}}[round%2] {
 				s := []side{w.ours, w.theirs}[j]
-				e := &env{endpoints: eps, duration: *duration / rounds, prefix: fmt.Sprintf("/coordbench/%d-%d-%d/", i, round, j)}
+				e := &env{cfg: cfg, duration: *duration / rounds, prefix: fmt.Sprintf("/coordbench/%d-%d-%d/", i, round, j)}
 				r, err := s(ctx, e)
 				e.close()
 				if err != nil {

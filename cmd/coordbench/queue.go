@@ -11,7 +11,6 @@ import (
 	"github.com/coordkit/coordkit/queue"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	recipe "go.etcd.io/etcd/client/v3/experimental/recipes"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 )
 
@@ -83,10 +82,12 @@ func (c *rpcCounter) options() []grpc.DialOption {
 // countedClient returns a client whose RPCs c counts, closed when the
 // workload side ends.
 func (e *env) countedClient(c *rpcCounter) (*clientv3.Client, error) {
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints: e.endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
-		DialOptions: c.options(),
-	})
+	cc, err := e.cfg.ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	cc.DialOptions = append(cc.DialOptions, c.options()...)
+	cli, err := clientv3.New(cc)
 	if err != nil {
 		return nil, err
 	}

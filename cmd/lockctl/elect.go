@@ -73,7 +73,7 @@ exits 0.
 					} else if !errors.Is(err, election.ErrNoLeader) {
 						return e, err
 					}
-					cctx, cancel := context.WithTimeout(ctx, cfg.commandTimeout)
+					cctx, cancel := context.WithTimeout(ctx, cfg.CommandTimeout)
 					defer cancel()
 					err := e.Campaign(cctx, value)
 					if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {

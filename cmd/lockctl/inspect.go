@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/coordkit/coordkit/etcdclient"
 	"github.com/spf13/cobra"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -88,14 +89,14 @@ func withEntries(cmd *cobra.Command, cfg *config, name string, f func(context.Co
 		return err
 	}
 	defer cli.Close()
-	ctx, cancel := context.WithTimeout(cmd.Context(), cfg.commandTimeout)
+	ctx, cancel := context.WithTimeout(cmd.Context(), cfg.CommandTimeout)
 	defer cancel()
 	es, err := entries(ctx, cli, prefix)
 	if err != nil {
-		if rerr := refused("read", prefix, err); rerr != nil {
+		if rerr := refused(cfg, "read", prefix, err); rerr != nil {
 			return rerr
 		}
-		return unavailable(cfg.endpoints, err)
+		return unavailable(cfg.Endpoints, err)
 	}
 	return f(ctx, cli, es)
 }
@@ -232,7 +233,7 @@ give a PREFIX inside them, e.g. lockctl ls jobs/.`,
 				return lsRefused(prefix, err)
 			}
 			defer cli.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), cfg.commandTimeout)
+			ctx, cancel := context.WithTimeout(cmd.Context(), cfg.CommandTimeout)
 			defer cancel()
 			key, opts := prefix, []clientv3.OpOption{clientv3.WithPrefix()}
 			if prefix == "" {
@@ -241,10 +242,10 @@ give a PREFIX inside them, e.g. lockctl ls jobs/.`,
 			opts = append(opts, clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
 			resp, err := cli.Get(ctx, key, opts...)
 			if err != nil {
-				if rerr := refused("read", prefix, err); rerr != nil {
+				if rerr := refused(cfg, "read", prefix, err); rerr != nil {
 					return lsRefused(prefix, rerr)
 				}
-				return unavailable(cfg.endpoints, err)
+				return unavailable(cfg.Endpoints, err)
 			}
 			ns := names(resp.Kvs, cfg.namespace)
 			w := cmd.OutOrStdout()
@@ -271,11 +272,10 @@ give a PREFIX inside them, e.g. lockctl ls jobs/.`,
 // lsRefused explains a refused listing of the whole key space: the user's
 // role covers only some prefixes, so ls needs one of them.
 func lsRefused(prefix string, err error) error {
-	var re *refusedError
-	if prefix != "" || !errors.As(err, &re) {
+	if prefix != "" || !errors.Is(err, etcdclient.ErrPermission) {
 		return err
 	}
-	return withCode(ExitUnavailable, fmt.Errorf("etcd refused to read the whole key space for this user (permission denied by etcd RBAC): ls without a PREFIX lists everything; give a PREFIX its role may read, e.g. lockctl ls jobs/: %w", re.err))
+	return withCode(ExitUnavailable, fmt.Errorf("etcd refused to read the whole key space for this user (permission denied by etcd RBAC): ls without a PREFIX lists everything; give a PREFIX its role may read, e.g. lockctl ls jobs/: %w", err))
 }
 
 func newReleaseCmd(cfg *config) *cobra.Command {
@@ -326,18 +326,18 @@ A user limited by etcd's RBAC needs write permission on every key of the holder'
 					}
 				}
 				// A fresh timeout: a person may have taken a while to answer.
-				ctx, cancel := context.WithTimeout(cmd.Context(), cfg.commandTimeout)
+				ctx, cancel := context.WithTimeout(cmd.Context(), cfg.CommandTimeout)
 				defer cancel()
 				var id int64
 				fmt.Sscanf(h.Lease, "%x", &id)
 				if err := revokeHold(ctx, cli, clientv3.LeaseID(id), h.Key); err != nil {
-					if rerr := refused("revoke the lease "+h.Lease+" of", h.Key, err); rerr != nil {
+					if rerr := refused(cfg, "revoke the lease "+h.Lease+" of", h.Key, err); rerr != nil {
 						return rerr
 					}
 					if codeOf(err) == ExitUsage {
 						return err
 					}
-					return unavailable(cfg.endpoints, err)
+					return unavailable(cfg.Endpoints, err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "released %s (token %d)\n", h.Key, h.Token)
 				return nil

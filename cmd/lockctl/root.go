@@ -2,103 +2,57 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"time"
 
+	"github.com/coordkit/coordkit/etcdclient"
 	"github.com/spf13/cobra"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"golang.org/x/term"
 )
 
-// config is what every command that talks to etcd needs.
+// config is what every command that talks to etcd needs: etcdctl's flags
+// and environment (LOCKCTL_* first, then ETCDCTL_*) and lockctl's
+// namespace.
 type config struct {
-	endpoints      string
-	dialTimeout    time.Duration
-	commandTimeout time.Duration
-	cacert         string
-	cert           string
-	key            string
-	user           string
-	password       string
-	insecureTLS    bool
-	namespace      string
-}
-
-// env returns the first set variable among names, or def.
-func env(def string, names ...string) string {
-	for _, n := range names {
-		if v, ok := os.LookupEnv(n); ok && v != "" {
-			return v
-		}
-	}
-	return def
-}
-
-func envDuration(def time.Duration, names ...string) time.Duration {
-	if v := env("", names...); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			return d
-		}
-	}
-	return def
+	etcdclient.Config
+	namespace string
+	envErr    error     // an unparsable variable, reported once etcd is needed
+	stdin     io.Reader // for the password prompt
+	stderr    io.Writer
 }
 
 func (c *config) flags(cmd *cobra.Command) {
+	c.Config = etcdclient.Default()
+	c.envErr = c.LoadEnv("LOCKCTL", "ETCDCTL")
+	gfs := flag.NewFlagSet("lockctl", flag.ContinueOnError)
+	c.AddFlags(gfs)
+	gfs.VisitAll(func(f *flag.Flag) {
+		name := strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if name == "KEY" {
+			// LOCKCTL_KEY is the hold's key, given to the command.
+			f.Usage += " ($LOCKCTL_KEY_FILE, $ETCDCTL_KEY)"
+			return
+		}
+		f.Usage += fmt.Sprintf(" ($LOCKCTL_%s, $ETCDCTL_%s)", name, name)
+	})
 	f := cmd.PersistentFlags()
-	f.StringVar(&c.endpoints, "endpoints", env("127.0.0.1:2379", "LOCKCTL_ENDPOINTS", "ETCDCTL_ENDPOINTS"), "comma-separated etcd endpoints ($LOCKCTL_ENDPOINTS, $ETCDCTL_ENDPOINTS)")
-	f.DurationVar(&c.dialTimeout, "dial-timeout", envDuration(5*time.Second, "LOCKCTL_DIAL_TIMEOUT", "ETCDCTL_DIAL_TIMEOUT"), "give up connecting to etcd after this long ($LOCKCTL_DIAL_TIMEOUT)")
-	f.DurationVar(&c.commandTimeout, "command-timeout", envDuration(5*time.Second, "LOCKCTL_COMMAND_TIMEOUT", "ETCDCTL_COMMAND_TIMEOUT"), "give up on one etcd request after this long ($LOCKCTL_COMMAND_TIMEOUT)")
-	f.StringVar(&c.cacert, "cacert", env("", "LOCKCTL_CACERT", "ETCDCTL_CACERT"), "verify the server with this CA bundle ($LOCKCTL_CACERT)")
-	f.StringVar(&c.cert, "cert", env("", "LOCKCTL_CERT", "ETCDCTL_CERT"), "client TLS certificate ($LOCKCTL_CERT)")
-	f.StringVar(&c.key, "key", env("", "LOCKCTL_KEY_FILE", "ETCDCTL_KEY"), "client TLS key ($LOCKCTL_KEY_FILE, $ETCDCTL_KEY)")
-	f.StringVar(&c.user, "user", env("", "LOCKCTL_USER", "ETCDCTL_USER"), "user[:password] for etcd authentication ($LOCKCTL_USER)")
-	f.StringVar(&c.password, "password", env("", "LOCKCTL_PASSWORD", "ETCDCTL_PASSWORD"), "password for --user ($LOCKCTL_PASSWORD)")
-	f.BoolVar(&c.insecureTLS, "insecure-skip-tls-verify", env("", "LOCKCTL_INSECURE_SKIP_TLS_VERIFY", "ETCDCTL_INSECURE_SKIP_TLS_VERIFY") == "true", "do not verify the server's certificate (testing only)")
-	f.StringVar(&c.namespace, "namespace", env("", "LOCKCTL_NAMESPACE"), "prefix for every key lockctl uses ($LOCKCTL_NAMESPACE)")
+	f.AddGoFlagSet(gfs)
+	f.StringVar(&c.namespace, "namespace", os.Getenv("LOCKCTL_NAMESPACE"), "prefix for every key lockctl uses ($LOCKCTL_NAMESPACE)")
 }
 
-// validate checks the flags before anything touches the network.
+// validate checks the flags and environment before anything touches the
+// network.
 func (c *config) validate() error {
-	if strings.TrimSpace(c.endpoints) == "" {
-		return usagef("--endpoints is empty: give at least one etcd address, e.g. --endpoints 127.0.0.1:2379")
+	if c.envErr != nil {
+		return withCode(ExitUsage, c.envErr)
 	}
-	if c.dialTimeout <= 0 || c.commandTimeout <= 0 {
-		return usagef("--dial-timeout and --command-timeout must be positive")
-	}
-	for flag, path := range map[string]string{"--cacert": c.cacert, "--cert": c.cert, "--key": c.key} {
-		if path == "" {
-			continue
-		}
-		if _, err := os.Stat(path); err != nil {
-			return usagef("%s %s: %v", flag, path, errors.Unwrap(err))
-		}
-	}
-	if (c.cert == "") != (c.key == "") {
-		return usagef("--cert and --key go together: give both or neither")
-	}
-	if c.cacert != "" {
-		pem, err := os.ReadFile(c.cacert)
-		if err != nil {
-			return usagef("--cacert %s: %v", c.cacert, err)
-		}
-		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
-			return usagef("--cacert %s: no PEM certificate in it: give the CA bundle that signed etcd's certificate", c.cacert)
-		}
-	}
-	if c.cert != "" {
-		if _, err := tls.LoadX509KeyPair(c.cert, c.key); err != nil {
-			return usagef("--cert %s / --key %s: not a matching TLS certificate and key: %v", c.cert, c.key, err)
-		}
+	if err := c.Validate(); err != nil {
+		return withCode(ExitUsage, err)
 	}
 	return nil
 }
@@ -111,83 +65,102 @@ func (c *config) name(n string) (string, error) {
 	return c.namespace + n, nil
 }
 
-// connect returns a client that has answered one request, a count-only
-// read of probeKey, or an ExitUnavailable error within the dial and command
-// timeouts. probeKey lies inside the name the command was given, so that a
-// user whom etcd's RBAC allows only that name's prefix passes the probe.
+// connect returns a client that has answered a count-only read of
+// probeKey, or an ExitUnavailable error that says why not. probeKey must be
+// a key the command is going to use anyway: a user's role may cover only
+// the command's prefix.
 func (c *config) connect(ctx context.Context, probeKey string) (*clientv3.Client, error) {
-	cli, err := c.dial(ctx)
+	cli, err := c.newClient(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rctx, cancel := context.WithTimeout(ctx, c.dialTimeout+c.commandTimeout)
-	defer cancel()
-	if _, err := cli.Get(rctx, probeKey, clientv3.WithCountOnly()); err != nil {
+	if probeKey == "" {
+		probeKey = "\x00" // the first key there can be: etcd refuses an empty one
+	}
+	if err := c.Check(ctx, cli, probeKey); err != nil {
 		cli.Close()
-		if rerr := refused("read", probeKey, err); rerr != nil {
-			return nil, rerr
-		}
-		return nil, unavailable(c.endpoints, err)
+		return nil, unavailable(c.Endpoints, err)
 	}
 	return cli, nil
 }
 
-// dial returns a client without contacting etcd: the caller's first
-// request, made with a timeout, tells whether it can be reached.
+// dial returns a client whose endpoints accept connections (TLS included),
+// without making a request: the caller's first request, made with a
+// timeout, tells whether etcd answers.
 func (c *config) dial(ctx context.Context) (*clientv3.Client, error) {
+	cli, err := c.newClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Probe(ctx); err != nil && ctx.Err() == nil {
+		cli.Close()
+		return nil, unavailable(c.Endpoints, err)
+	}
+	return cli, nil
+}
+
+// newClient builds the client, asking for the password on the terminal
+// when --user has none.
+func (c *config) newClient(ctx context.Context) (*clientv3.Client, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	cfg := clientv3.Config{
-		Endpoints:   strings.Split(c.endpoints, ","),
-		DialTimeout: c.dialTimeout,
-		// A member that stops answering without closing the connection (a
-		// paused process) is dropped after 10 s + 3 s of silence, the least
-		// grpc-go allows, and the session's keep-alive and watches move to
-		// another member. etcd accepts pings every 5 s or slower.
-		DialKeepAliveTime:    10 * time.Second,
-		DialKeepAliveTimeout: 3 * time.Second,
-		Logger:               zap.NewNop(),
-		Context:              ctx,
-	}
-	if c.cacert != "" || c.cert != "" || c.insecureTLS {
-		info := transport.TLSInfo{CertFile: c.cert, KeyFile: c.key, TrustedCAFile: c.cacert}
-		tc, err := info.ClientConfig()
-		if err != nil {
-			return nil, usagef("TLS files: %v", err)
+	cli, err := c.New(ctx)
+	if errors.Is(err, etcdclient.ErrNoPassword) {
+		if err := c.askPassword(); err != nil {
+			return nil, err
 		}
-		if c.insecureTLS {
-			tc.InsecureSkipVerify = true
-		}
-		cfg.TLS = tc
+		cli, err = c.New(ctx)
 	}
-	cfg.Username, cfg.Password = c.user, c.password
-	if u, p, ok := strings.Cut(c.user, ":"); ok && c.password == "" {
-		cfg.Username, cfg.Password = u, p
-	}
-	cli, err := clientv3.New(cfg)
-	if err != nil {
-		// With a user, New authenticates at once: its error may be that.
-		return nil, unavailable(c.endpoints, err)
+	switch {
+	case errors.Is(err, etcdclient.ErrConfig):
+		return nil, withCode(ExitUsage, err)
+	case err != nil:
+		return nil, unavailable(c.Endpoints, err)
 	}
 	return cli, nil
 }
 
-// unavailable explains a failed first request.
-func unavailable(eps string, err error) error {
-	hint := "is etcd running there? (try 'lockctl dev' for a local one)"
-	switch {
-	case errors.Is(err, rpctypes.ErrAuthFailed), errors.Is(err, rpctypes.ErrUserEmpty), errors.Is(err, rpctypes.ErrPermissionDenied),
-		status.Code(err) == codes.Unauthenticated, status.Code(err) == codes.PermissionDenied:
-		hint = "check --user and --password"
-	case strings.Contains(err.Error(), "tls") || strings.Contains(err.Error(), "certificate") || errors.As(err, new(*tls.CertificateVerificationError)):
-		hint = "check --cacert, --cert and --key"
+// askPassword reads --user's password from the terminal, as etcdctl does,
+// or says how to give it when stdin is not a terminal.
+func (c *config) askPassword() error {
+	user, _, _ := strings.Cut(c.User, ":")
+	f, ok := c.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return usagef("--user %s has no password: give --password-file FILE, $LOCKCTL_PASSWORD, or --password (or run lockctl on a terminal to be asked)", user)
 	}
-	return withCode(ExitUnavailable, fmt.Errorf("cannot reach etcd at %s: %w; %s", eps, err, hint))
+	fmt.Fprintf(c.stderr, "Password for etcd user %s: ", user)
+	pw, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(c.stderr)
+	if err != nil {
+		return usagef("reading the password of --user %s: %v", user, err)
+	}
+	c.User, c.Password = user, string(pw)
+	return nil
+}
+
+// unavailable turns a failure to reach or use etcd into ExitUnavailable
+// with the cause in words: etcdclient's diagnosis when it has one.
+func unavailable(eps []string, err error) error {
+	if !errors.Is(err, etcdclient.ErrPermission) && !errors.Is(err, etcdclient.ErrAuth) &&
+		!errors.Is(err, etcdclient.ErrTLS) && !errors.Is(err, etcdclient.ErrUnreachable) {
+		// A request's own error: let etcdclient explain what it can.
+		switch e := (etcdclient.Config{Endpoints: eps}).Explain(err, "use", "the key"); {
+		case errors.Is(e, etcdclient.ErrPermission):
+			return withCode(ExitUnavailable, fmt.Errorf("%w (permission denied by etcd RBAC: grant the user's role readwrite on the prefix of the name)", err))
+		case errors.Is(e, etcdclient.ErrAuth):
+			return withCode(ExitUnavailable, fmt.Errorf("%w (check --user and --password)", err))
+		}
+		return withCode(ExitUnavailable, fmt.Errorf("cannot reach etcd at %s: %w; is etcd running there? (try 'lockctl dev' for a local one)", strings.Join(eps, ","), err))
+	}
+	if errors.Is(err, etcdclient.ErrTLS) || errors.Is(err, etcdclient.ErrUnreachable) {
+		err = fmt.Errorf("cannot reach %w", err)
+	}
+	return withCode(ExitUnavailable, err)
 }
 
 func newRoot(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
-	cfg := &config{}
+	cfg := &config{stdin: stdin, stderr: stderr}
 	root := &cobra.Command{
 		Use:   "lockctl",
 		Short: "Run commands under etcd locks, semaphores and leader elections",

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coordkit/coordkit/internal/errs"
 	"github.com/coordkit/coordkit/mutex"
 	"github.com/coordkit/coordkit/semaphore"
 	"github.com/spf13/cobra"
@@ -198,8 +199,8 @@ func holdAndRun(cmd *cobra.Command, cfg *config, o *holdOpts, name string, argv 
 		return withCode(ExitInterrupted, fmt.Errorf("%s: interrupted while waiting", name))
 	case codeOf(err) == ExitUsage:
 		return err
-	case isRefused(err):
-		return refused("write", keyPrefix(name), err)
+	case errs.Refused(err):
+		return refused(cfg, "write", keyPrefix(name), err)
 	case err != nil:
 		return withCode(ExitUnavailable, fmt.Errorf("%s: acquire: %w", name, err))
 	}
@@ -215,21 +216,21 @@ func holdAndRun(cmd *cobra.Command, cfg *config, o *holdOpts, name string, argv 
 // newSession grants the lease with a timeout (NewSession's own Grant has
 // none) and keeps it alive for the life of the process.
 func newSession(ctx context.Context, cfg *config, cli *clientv3.Client, ttl int) (*concurrency.Session, error) {
-	gctx, cancel := context.WithTimeout(ctx, cfg.dialTimeout+cfg.commandTimeout)
+	gctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout+cfg.CommandTimeout)
 	defer cancel()
 	lease, err := cli.Grant(gctx, int64(ttl))
 	if err != nil {
-		return nil, unavailable(cfg.endpoints, err)
+		return nil, unavailable(cfg.Endpoints, err)
 	}
 	s, err := concurrency.NewSession(cli, concurrency.WithLease(lease.ID), concurrency.WithTTL(ttl))
 	if err != nil {
-		return nil, unavailable(cfg.endpoints, err)
+		return nil, unavailable(cfg.Endpoints, err)
 	}
 	return s, nil
 }
 
 func closeSession(cfg *config, s *concurrency.Session) {
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.commandTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.CommandTimeout)
 	defer cancel()
 	s.Orphan()
 	s.Client().Revoke(ctx, s.Lease())

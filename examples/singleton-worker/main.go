@@ -30,7 +30,6 @@ import (
 	"github.com/coordkit/coordkit/election"
 	"github.com/coordkit/coordkit/examples/internal/demo"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 const name = "/examples/singleton-worker"
@@ -146,7 +145,7 @@ func demonstrate(ctx context.Context, env *demo.Env) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	start := func(id string) (context.CancelFunc, *clientv3.Client, error) {
-		cli, err := clientv3.New(clientv3.Config{Endpoints: env.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		cli, err := env.Config.New(ctx)
 		if err != nil {
 			return nil, nil, err
 		}

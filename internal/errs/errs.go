@@ -2,7 +2,13 @@
 // so that errors.Is matches them whichever package re-exports them.
 package errs
 
-import "errors"
+import (
+	"errors"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
 
 var (
 	// SessionExpired reports that the session's lease is gone: expired,
@@ -14,3 +20,18 @@ var (
 	// with no successful keep-alive probe, so the server may have expired it.
 	Lost = errors.New("coordkit: hold lost")
 )
+
+// Refused reports whether etcd refused a request because of who sent it:
+// the user's role does not cover the key (RBAC), or the credentials were
+// rejected. Sending it again as the same user cannot succeed, so a loop
+// that retries etcd's errors returns this one at once.
+func Refused(err error) bool {
+	if errors.Is(err, rpctypes.ErrPermissionDenied) || errors.Is(err, rpctypes.ErrAuthFailed) {
+		return true
+	}
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) {
+		return ee.Code() == codes.PermissionDenied
+	}
+	return status.Code(err) == codes.PermissionDenied
+}

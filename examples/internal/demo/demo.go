@@ -1,5 +1,6 @@
 // Package demo is what the example programs share: an etcd to run against
-// (the one given with -endpoints, or an embedded one) and clients of it.
+// (the one given with -endpoints or $ETCDCTL_ENDPOINTS, with etcdctl's TLS
+// and credential flags, or an embedded one) and clients of it.
 package demo
 
 import (
@@ -7,19 +8,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
-	"time"
 
+	"github.com/coordkit/coordkit/etcdclient"
 	"github.com/coordkit/coordkit/etcdtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 // Env is an etcd to run against, and the clients made of it.
 type Env struct {
 	Endpoints []string
 	Out       io.Writer
+	// Config builds the clients; its Endpoints are Endpoints.
+	Config etcdclient.Config
 
 	srv     *etcdtest.Cluster
 	mu      sync.Mutex // guards clients
@@ -27,33 +28,38 @@ type Env struct {
 	sayMu   sync.Mutex // serialises Say, which workers call concurrently
 }
 
-// Setup parses the example's flags (-endpoints) and returns its etcd: the
-// one given, or an embedded single-member etcd when none is. Close it when
-// done.
+// Setup parses the example's flags (etcdctl's: -endpoints, -cacert,
+// -user, ...; $ETCDCTL_* too) and returns its etcd: the one given, or an
+// embedded single-member etcd when no endpoint is. Close it when done.
 func Setup(ctx context.Context, name string, args []string, out io.Writer) (*Env, error) {
+	cfg := etcdclient.Default()
+	cfg.Endpoints = nil // none given: start an embedded etcd
+	if err := cfg.LoadEnv("ETCDCTL"); err != nil {
+		return nil, err
+	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
-	eps := fs.String("endpoints", "", "comma-separated etcd endpoints (default: start an embedded etcd)")
+	cfg.AddFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	e := &Env{Out: out}
-	if *eps != "" {
-		e.Endpoints = strings.Split(*eps, ",")
+	e := &Env{Out: out, Config: cfg, Endpoints: cfg.Endpoints}
+	if len(cfg.Endpoints) > 0 {
 		return e, nil
 	}
 	srv, err := etcdtest.Start(ctx, "")
 	if err != nil {
 		return nil, fmt.Errorf("start embedded etcd: %w", err)
 	}
-	e.srv, e.Endpoints = srv, srv.Endpoints()
+	e.Config = etcdclient.Default()
+	e.srv, e.Endpoints, e.Config.Endpoints = srv, srv.Endpoints(), srv.Endpoints()
 	fmt.Fprintf(out, "(started an embedded etcd at %s; pass -endpoints to use your own)\n\n", e.Endpoints[0])
 	return e, nil
 }
 
 // Client returns a new client; each simulated host should have its own.
 func (e *Env) Client() (*clientv3.Client, error) {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cli, err := e.Config.New(context.Background())
 	if err != nil {
 		return nil, err
 	}
