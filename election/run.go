@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/coordkit/coordkit/internal/errs"
 	"github.com/coordkit/coordkit/internal/lease"
 	"github.com/coordkit/coordkit/internal/waitq"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -42,7 +43,9 @@ const lostCleanupTimeout = time.Second
 //
 // A session that cannot be created, or a campaign that fails (its lease
 // expired, etcd unreachable for longer than the TTL), is retried the same
-// way, with backoff and jitter. When ctx is done Run stops campaigning,
+// way, with backoff and jitter; one that etcd refuses for this user (its
+// role does not cover name, or its credentials are rejected) is not: Run
+// returns that error at once. When ctx is done Run stops campaigning,
 // cancels work's context, waits for work, resigns, and returns an error
 // that satisfies errors.Is(err, ctx.Err()). If the backoff stops, Run
 // returns the last failure, wrapped. Run returns only after every
@@ -90,6 +93,10 @@ func (r *runner) loop(ctx context.Context) error {
 		}
 		if led {
 			b.Reset()
+		}
+		if errs.Refused(err) {
+			// Campaigning again as the same user cannot succeed.
+			return fmt.Errorf("election: run %q: %w", r.prefix, err)
 		}
 		if !retry {
 			switch {
