@@ -13,6 +13,7 @@ import (
 	"github.com/coordkit/coordkit/etcdclient"
 	"github.com/spf13/cobra"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -275,7 +276,7 @@ func lsRefused(prefix string, err error) error {
 	if prefix != "" || !errors.Is(err, etcdclient.ErrPermission) {
 		return err
 	}
-	return withCode(ExitUnavailable, fmt.Errorf("etcd refused to read the whole key space for this user (permission denied by etcd RBAC): ls without a PREFIX lists everything; give a PREFIX its role may read, e.g. lockctl ls jobs/: %w", err))
+	return withCode(ExitUnavailable, fmt.Errorf("etcd refused to read the whole key space for this user (permission denied by etcd RBAC): ls without a PREFIX lists everything; give a PREFIX its role may read, e.g. lockctl ls jobs/: %w", rpctypes.ErrPermissionDenied))
 }
 
 func newReleaseCmd(cfg *config) *cobra.Command {

@@ -167,8 +167,8 @@ func TestRBAC(t *testing.T) {
 	t.Run("ls-everything", func(t *testing.T) {
 		code, _, errs := lockctlAs(ctx, ep, "ls")
 		t.Logf("stderr: %s", errs)
-		if code != ExitUnavailable || !strings.Contains(errs, "give a PREFIX") || !strings.Contains(errs, "RBAC") {
-			t.Fatalf("ls without a prefix = %d, stderr %q; want %d, RBAC and advice to give a PREFIX", code, errs, ExitUnavailable)
+		if code != ExitUnavailable || !strings.Contains(errs, "give a PREFIX") || !strings.Contains(errs, "RBAC") || strings.Contains(errs, "\x00") {
+			t.Fatalf("ls without a prefix = %d, stderr %q; want %d, RBAC and advice to give a PREFIX, no NUL key", code, errs, ExitUnavailable)
 		}
 	})
 	t.Run("release", func(t *testing.T) {
