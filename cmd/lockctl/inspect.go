@@ -155,7 +155,7 @@ func printEntries(w io.Writer, format string, es []entry) error {
 	for _, e := range es {
 		who := e.Value
 		if e.Holder != nil {
-			who = fmt.Sprintf("%s pid %d: %s", e.Holder.Host, e.Holder.PID, strings.Join(e.Holder.Command, " "))
+			who = fmt.Sprintf("%s pid %d: %s", e.Holder.Host, e.Holder.PID, e.Holder.what())
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\n", e.Role, e.Token, e.Lease, e.TTL, who, e.Key)
 	}

@@ -13,35 +13,58 @@
 //	lockctl dev [--listen ADDR] [--data-dir DIR]  a local single-member etcd to try things out (runs lockctl-dev)
 //	lockctl version
 //
-// The child gets LOCKCTL_NAME, LOCKCTL_KEY, LOCKCTL_TOKEN (the fencing
+// The command gets LOCKCTL_NAME, LOCKCTL_KEY, LOCKCTL_TOKEN (the fencing
 // token: the hold key's create revision), LOCKCTL_LEASE, and, for scripts
-// written for "etcdctl lock", ETCD_LOCK_KEY and ETCD_LOCK_REV. Signals
-// (INT, TERM, HUP, QUIT, USR1, USR2) are forwarded to the child's process
-// group. If the hold is lost, the child's process group gets TERM, then
-// KILL after --kill-grace, and lockctl exits with code 76. If lockctl
-// itself is killed, the child gets KILL from the kernel at once (Linux),
-// since nothing would stop it once the lease expired.
+// written for "etcdctl lock", ETCD_LOCK_KEY and ETCD_LOCK_REV. It does not
+// get lockctl's credentials (LOCKCTL_USER, LOCKCTL_PASSWORD, ETCDCTL_USER,
+// ETCDCTL_PASSWORD) unless --pass-credentials is given. The value stored
+// in etcd for "lockctl status" names the host, pid and program (not its
+// arguments, which may hold secrets), or is --value.
 //
-// Exit codes: the child's own code when it ran (128+N if killed by signal
-// N); 75 (--conflict-exit-code) when the hold was not acquired within
-// --wait; 76 when the hold was lost while the child ran; 69 when etcd could
-// not be reached or refused the credentials; 64 for a usage error; 70 for
-// an internal error; 130 when interrupted while waiting.
+// The command runs in a process group of its own, under a small guard
+// process (lockctl itself, run again): everything the command starts
+// stays in that group unless it leaves it on purpose (setsid, a shell's
+// job control). Signals sent to lockctl while the command runs (INT, TERM,
+// HUP, QUIT, USR1, USR2) belong to the command: each is forwarded once to
+// its group, and lockctl waits for the command and exits with its code;
+// they never end the hold by themselves. A signal that comes while lockctl
+// is still waiting to acquire ends the wait (exit 130). When lockctl's
+// standard input is the terminal and lockctl runs in the foreground, the
+// command's group becomes the terminal's foreground group while it runs,
+// so it can read the terminal and gets Ctrl-C directly, as any foreground
+// job; the terminal is given back when it exits.
+//
+// If the hold is lost, the command's group gets TERM, then KILL after
+// --kill-grace, and lockctl exits with code 76. If lockctl itself is
+// killed (kill -9, the OOM killer), the guard sees it at once (a pipe from
+// lockctl reaches end of file) and KILLs the whole group, so no part of
+// the command runs on unprotected once the lease expires; on Linux the
+// kernel also KILLs the command if the guard dies.
+//
+// Exit codes: the command's own code when it ran (128+N if killed by
+// signal N); 75 (--conflict-exit-code) when the hold was not acquired
+// within --wait; 76 when the hold was lost while the command ran; 69 when
+// etcd could not be reached or refused the credentials; 64 for a usage
+// error; 70 for an internal error; 130 when interrupted while waiting.
 package main
 
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
 )
 
 func main() { os.Exit(mainCode()) }
 
-// mainCode wires the process to run: INT and TERM cancel the context (and
-// reach a running command through its own forwarding).
+// mainCode wires the process to run. The guard (see guard.go) is lockctl
+// run again with a hidden first argument, recognised before anything else.
+// Otherwise a signalRouter owns lockctl's signals for the life of the
+// process: the context it gives run is cancelled by a signal only while no
+// command runs.
 func mainCode() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == guardArg {
+		return guardMain(os.Args[2:])
+	}
+	r, ctx := newSignalRouter(context.Background())
+	defer r.stop()
 	return run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 }

@@ -1,24 +1,62 @@
 package main
 
 import (
+	"io"
+	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
-// childAttr puts the command in its own process group (so signals and a
-// stop reach everything it started) and has the kernel KILL it if lockctl
-// itself dies (kill -9, the OOM killer): otherwise it would run on after
-// the lease expired, unprotected, while another host's command starts.
-func childAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+// commandAttr is how the guard starts the command: in the guard's process
+// group, and KILLed by the kernel if the guard dies.
+func commandAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
+
+// guardAttr makes the guard the leader of a new process group, the
+// terminal's foreground group if tty is not -1. The guard has no
+// parent-death signal: it must outlive lockctl to KILL its group.
+func guardAttr(tty int) *syscall.SysProcAttr {
+	if tty >= 0 {
+		return &syscall.SysProcAttr{Setpgid: true, Foreground: true, Ctty: tty}
+	}
+	return &syscall.SysProcAttr{Setpgid: true}
 }
 
 // startChild starts c on a locked OS thread: the parent-death signal is
 // tied to the thread that forks, and Go could otherwise end that thread
-// while lockctl lives on.
+// while the guard lives on.
 func startChild(c *exec.Cmd) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	return c.Start()
+}
+
+// foregroundTTY returns the descriptor of in if it is a terminal whose
+// foreground process group is lockctl's own, else -1: only then is the
+// terminal lockctl's to lend to the command.
+func foregroundTTY(in io.Reader) int {
+	f, ok := in.(*os.File)
+	if !ok {
+		return -1
+	}
+	fd := int(f.Fd())
+	pgrp, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
+	if err != nil || pgrp != unix.Getpgrp() {
+		return -1
+	}
+	return fd
+}
+
+// takeTerminal makes lockctl's process group the foreground group of tty
+// again. lockctl is in the background until then, so SIGTTOU is ignored
+// around the call, as shells do.
+func takeTerminal(tty int) {
+	signal.Ignore(syscall.SIGTTOU)
+	defer signal.Reset(syscall.SIGTTOU)
+	unix.IoctlSetPointerInt(tty, unix.TIOCSPGRP, unix.Getpgrp())
 }

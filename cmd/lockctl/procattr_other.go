@@ -3,12 +3,21 @@
 package main
 
 import (
+	"io"
 	"os/exec"
 	"syscall"
 )
 
-// childAttr puts the command in its own process group. Outside Linux there
-// is no parent-death signal: if lockctl is killed, the command runs on.
-func childAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+// commandAttr: outside Linux there is no parent-death signal; the guard's
+// KILL of its group when lockctl dies still stops the command.
+func commandAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{} }
+
+// guardAttr makes the guard the leader of a new process group. The
+// terminal is not lent to the command outside Linux.
+func guardAttr(int) *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
 
 func startChild(c *exec.Cmd) error { return c.Start() }
+
+func foregroundTTY(io.Reader) int { return -1 }
+
+func takeTerminal(int) {}

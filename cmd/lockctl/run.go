@@ -6,8 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,6 +28,9 @@ type holdOpts struct {
 	killGrace time.Duration
 	conflict  int
 	shell     bool
+	quiet     bool
+	passCreds bool
+	value     string
 }
 
 func (o *holdOpts) flags(cmd *cobra.Command) {
@@ -38,6 +40,18 @@ func (o *holdOpts) flags(cmd *cobra.Command) {
 	f.DurationVar(&o.killGrace, "kill-grace", 10*time.Second, "after the hold is lost, wait this long after TERM before KILL")
 	f.IntVar(&o.conflict, "conflict-exit-code", ExitConflict, "exit code when not acquired within --wait")
 	f.BoolVar(&o.shell, "shell", false, "run the command through /bin/sh -c (give it as one argument)")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "print nothing when not acquired within --wait (the exit code still says so), as flock -n does")
+	f.BoolVar(&o.passCreds, "pass-credentials", false, "pass LOCKCTL_USER, LOCKCTL_PASSWORD, ETCDCTL_USER and ETCDCTL_PASSWORD on to the command")
+	f.StringVar(&o.value, "value", "", "what 'lockctl status' and observers see as the holder (default: host, pid and program name)")
+}
+
+// nameBeforeDash is the usage error for "lockctl run -- CMD": cobra would
+// otherwise take CMD's first word as NAME.
+func nameBeforeDash(cmd *cobra.Command, args []string) error {
+	if cmd.ArgsLenAtDash() != 0 {
+		return nil
+	}
+	return usagef("no NAME: it goes before --, e.g. lockctl %s NAME -- %s", cmd.Name(), strings.Join(args, " "))
 }
 
 func (o *holdOpts) validate(cmd *cobra.Command, argv []string) error {
@@ -67,17 +81,37 @@ func (o *holdOpts) acquireCtx(ctx context.Context) (context.Context, context.Can
 	return context.WithCancel(ctx)
 }
 
-// holderInfo is stored in the hold's key, for "lockctl status".
+// holderInfo is stored in the hold's key, for "lockctl status". It names
+// the program but not its arguments, which may hold secrets.
 type holderInfo struct {
-	Host    string   `json:"host"`
-	PID     int      `json:"pid"`
-	Command []string `json:"command"`
+	Host    string `json:"host"`
+	PID     int    `json:"pid"`
+	Program string `json:"program,omitempty"`
+	// Command is read, never written: older lockctl versions stored the
+	// whole argv here.
+	Command []string `json:"command,omitempty"`
 	Since   string   `json:"since"`
 }
 
-func holderValue(argv []string) string {
+// what is the holder's program as status shows it.
+func (h *holderInfo) what() string {
+	if h.Program != "" {
+		return h.Program
+	}
+	return strings.Join(h.Command, " ")
+}
+
+// holderValue is --value, or the JSON of a holderInfo for argv.
+func (o *holdOpts) holderValue(argv []string) string {
+	if o.value != "" {
+		return o.value
+	}
+	prog := "sh"
+	if !o.shell {
+		prog = filepath.Base(argv[0])
+	}
 	host, _ := os.Hostname()
-	b, _ := json.Marshal(holderInfo{Host: host, PID: os.Getpid(), Command: argv, Since: time.Now().UTC().Format(time.RFC3339)})
+	b, _ := json.Marshal(holderInfo{Host: host, PID: os.Getpid(), Program: prog, Since: time.Now().UTC().Format(time.RFC3339)})
 	return string(b)
 }
 
@@ -112,10 +146,21 @@ and nothing runs on a disagreement.
 The command gets LOCKCTL_NAME, LOCKCTL_KEY, LOCKCTL_TOKEN, LOCKCTL_LEASE, ETCD_LOCK_KEY and
 ETCD_LOCK_REV. LOCKCTL_TOKEN is a fencing token that grows with every new holder: pass it
 with writes to shared storage and reject writes with a lower token than one already seen.
+It does not get lockctl's credentials (LOCKCTL_USER, LOCKCTL_PASSWORD, ETCDCTL_USER,
+ETCDCTL_PASSWORD) unless --pass-credentials is given.
+
+While CMD runs, INT, TERM, HUP, QUIT, USR1 and USR2 sent to lockctl are forwarded once
+to CMD's process group and lockctl exits with CMD's code; only while lockctl is still
+waiting do they end the wait (exit 130). From a terminal, CMD runs as the foreground job:
+it can read the terminal and gets Ctrl-C itself. If lockctl is killed (kill -9), CMD and
+everything it started are killed at once.
 
 ` + exitCodesHelp,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := nameBeforeDash(cmd, args); err != nil {
+				return err
+			}
 			name, argv := args[0], args[1:]
 			if cmd.ArgsLenAtDash() != 1 && len(argv) > 0 {
 				return usagef("put the command after --, e.g. lockctl run %s -- %s", name, strings.Join(argv, " "))
@@ -132,7 +177,7 @@ with writes to shared storage and reject writes with a lower token than one alre
 			}
 			if limit > 0 {
 				return holdAndRun(cmd, cfg, o, key, argv, func(ctx context.Context, s *concurrency.Session) (hold, error) {
-					m := semaphore.New(s, key, limit, semaphore.WithValue(holderValue(argv)))
+					m := semaphore.New(s, key, limit, semaphore.WithValue(o.holderValue(argv)))
 					var err error
 					if o.waitSet && o.wait == 0 {
 						err = m.TryAcquire(ctx, 1)
@@ -149,7 +194,7 @@ with writes to shared storage and reject writes with a lower token than one alre
 				})
 			}
 			return holdAndRun(cmd, cfg, o, key, argv, func(ctx context.Context, s *concurrency.Session) (hold, error) {
-				m := mutex.New(s, key, mutex.WithValue(holderValue(argv)))
+				m := mutex.New(s, key, mutex.WithValue(o.holderValue(argv)))
 				var err error
 				if o.waitSet && o.wait == 0 {
 					err = m.TryLock(ctx)
@@ -172,18 +217,30 @@ var errNotAcquired = errors.New("not acquired: held by another")
 
 // holdAndRun connects, acquires with acquire, runs argv under the hold and
 // returns the error that carries lockctl's exit code.
+//
+// The client, the session and the hold live on a context that nothing
+// cancels: a signal while the command runs belongs to the command, and
+// the lease is revoked on the way out. Only the grant and the wait to
+// acquire end early when ctx is done (a signal while waiting).
 func holdAndRun(cmd *cobra.Command, cfg *config, o *holdOpts, name string, argv []string,
 	acquire func(context.Context, *concurrency.Session) (hold, error)) error {
 	ctx := cmd.Context()
 	// The lease grant is the first request: it tells whether etcd can be
-	// reached, within the timeouts.
+	// reached, within the timeouts. ctx bounds only the dial: the client
+	// lives until Close.
 	cli, err := cfg.dial(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return withCode(ExitInterrupted, fmt.Errorf("%s: interrupted while connecting", name))
+		}
 		return err
 	}
 	defer cli.Close()
 	s, err := newSession(ctx, cfg, cli, o.ttl)
 	if err != nil {
+		if ctx.Err() != nil {
+			return withCode(ExitInterrupted, fmt.Errorf("%s: interrupted while waiting", name))
+		}
 		return err
 	}
 	// Revoking the lease at exit frees the hold at once for the next run.
@@ -194,6 +251,9 @@ func holdAndRun(cmd *cobra.Command, cfg *config, o *holdOpts, name string, argv 
 	cancel()
 	switch {
 	case errors.Is(err, errNotAcquired), err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		if o.quiet {
+			return withCode(o.conflict, nil)
+		}
 		return withCode(o.conflict, fmt.Errorf("%s: not acquired within --wait %v: held by another", name, o.wait))
 	case err != nil && ctx.Err() != nil:
 		return withCode(ExitInterrupted, fmt.Errorf("%s: interrupted while waiting", name))
@@ -204,13 +264,16 @@ func holdAndRun(cmd *cobra.Command, cfg *config, o *holdOpts, name string, argv 
 	case err != nil:
 		return withCode(ExitUnavailable, fmt.Errorf("%s: acquire: %w", name, err))
 	}
-	code, lost := runChild(cmd, o, argv, childEnv(name, h, fmt.Sprintf("%x", int64(s.Lease()))), h.Done())
+	res := runChild(ctx, cmd, o, argv, childEnv(name, h, fmt.Sprintf("%x", int64(s.Lease())), o.passCreds), h.Done())
 	// No separate release: revoking the session's lease on the way out
 	// (closeSession) deletes the key, one round trip instead of two.
-	if lost {
+	switch {
+	case res.interrupted:
+		return withCode(ExitInterrupted, fmt.Errorf("%s: interrupted before the command started", name))
+	case res.lost:
 		return withCode(ExitLost, fmt.Errorf("%s: hold lost while the command ran (%v): the command was stopped", name, h.Err()))
 	}
-	return withCode(code, nil)
+	return withCode(res.code, nil)
 }
 
 // newSession grants the lease with a timeout (NewSession's own Grant has
@@ -236,9 +299,15 @@ func closeSession(cfg *config, s *concurrency.Session) {
 	s.Client().Revoke(ctx, s.Lease())
 }
 
+// credentialVars are lockctl's own credentials in its environment
+// (LOCKCTL_USER and ETCDCTL_USER may be user:password): the command does
+// not get them unless --pass-credentials says so.
+var credentialVars = []string{"LOCKCTL_USER", "LOCKCTL_PASSWORD", "ETCDCTL_USER", "ETCDCTL_PASSWORD"}
+
 // childEnv is the parent's environment with lockctl's variables set to
-// the real values, never inherited.
-func childEnv(name string, h hold, lease string) []string {
+// the real values, never inherited, and without lockctl's credentials
+// unless passCreds.
+func childEnv(name string, h hold, lease string, passCreds bool) []string {
 	set := map[string]string{
 		"LOCKCTL_NAME":  name,
 		"LOCKCTL_KEY":   h.Key(),
@@ -247,10 +316,16 @@ func childEnv(name string, h hold, lease string) []string {
 		"ETCD_LOCK_KEY": h.Key(),
 		"ETCD_LOCK_REV": strconv.FormatInt(h.Token(), 10),
 	}
+	drop := map[string]bool{}
+	if !passCreds {
+		for _, k := range credentialVars {
+			drop[k] = true
+		}
+	}
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if _, ours := set[k]; !ours {
+		if _, ours := set[k]; !ours && !drop[k] {
 			env = append(env, kv)
 		}
 	}
@@ -260,46 +335,60 @@ func childEnv(name string, h hold, lease string) []string {
 	return env
 }
 
-var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
+// childResult is how a command's run under a hold ended.
+type childResult struct {
+	code        int  // the command's exit code, 128+N if killed by signal N
+	lost        bool // the hold was lost while it ran, and it was stopped
+	stopped     bool // INT or TERM was forwarded to it (or ctx was done)
+	interrupted bool // it did not run: a signal came before it could start
+}
 
-// runChild runs argv in its own process group, forwards signals to the
-// group, and stops the group if lost closes first. It returns the child's
-// exit code and whether the hold was lost.
-func runChild(cmd *cobra.Command, o *holdOpts, argv []string, env []string, lost <-chan struct{}) (int, bool) {
+// runChild runs argv under a guard in its own process group, forwards
+// lockctl's signals to the group, and stops the group if lost closes
+// first. It returns once the command (and its guard) exited.
+//
+// Signals come from the signalRouter in ctx. Without one (run called by
+// a Go test), ctx being done stands for a TERM to lockctl.
+func runChild(ctx context.Context, cmd *cobra.Command, o *holdOpts, argv []string, env []string, lost <-chan struct{}) childResult {
 	if o.shell {
 		argv = []string{"/bin/sh", "-c", argv[0]}
 	}
-	c := exec.Command(argv[0], argv[1:]...)
-	c.Stdin, c.Stdout, c.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
-	c.Env = env
-	c.SysProcAttr = childAttr()
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, forwarded...)
-	defer signal.Stop(sigs)
-	if err := startChild(c); err != nil {
-		fmt.Fprintf(cmd.ErrOrStderr(), "lockctl: cannot run %s: %v\n", argv[0], err)
-		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
-			return 127, false
+	done := ctx.Done()
+	if r := routerFrom(ctx); r != nil {
+		defer r.divert(sigs)()
+		done = nil // the router never cancels ctx while it diverts
+		if ctx.Err() != nil {
+			return childResult{code: ExitInterrupted, interrupted: true}
 		}
-		return 126, false
 	}
-	exited := make(chan struct{})
-	go func() {
-		c.Wait()
-		close(exited)
-	}()
-	pgid := c.Process.Pid
-	wasLost := false
+	g, err := startGuard(argv, env, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr(), foregroundTTY(cmd.InOrStdin()))
+	if err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "lockctl: cannot run %s: %v\n", argv[0], err)
+		return childResult{code: 126}
+	}
+	exited := make(chan *os.ProcessState)
+	go func() { exited <- g.wait() }()
+	pgid := g.pgid()
+	var res childResult
 	var kill <-chan time.Time
 	for {
 		select {
-		case <-exited:
-			return exitCode(c.ProcessState), wasLost
+		case ps := <-exited:
+			res.code = exitCode(ps)
+			return res
 		case sig := <-sigs:
+			if sig == syscall.SIGINT || sig == syscall.SIGTERM {
+				res.stopped = true
+			}
 			syscall.Kill(-pgid, sig.(syscall.Signal))
+		case <-done:
+			done = nil
+			res.stopped = true
+			syscall.Kill(-pgid, syscall.SIGTERM)
 		case <-lost:
 			lost = nil
-			wasLost = true
+			res.lost = true
 			fmt.Fprintf(cmd.ErrOrStderr(), "lockctl: hold lost: sending TERM to the command, KILL in %v\n", o.killGrace)
 			syscall.Kill(-pgid, syscall.SIGTERM)
 			t := time.NewTimer(o.killGrace)

@@ -25,6 +25,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/coordkit/coordkit/election"
@@ -35,7 +36,9 @@ import (
 const name = "/examples/singleton-worker"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// TERM (a service manager's stop, a rolling restart) resigns just as
+	// Ctrl-C does, so the next replica leads at once rather than after a TTL.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "singleton-worker:", err)
@@ -67,7 +70,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		err = replica(ctx, cli, *id, 10*time.Second, out)
 		if ctx.Err() != nil {
-			return nil // stopped with Ctrl-C: resigned, a successor leads
+			return nil // stopped with Ctrl-C or TERM: resigned, a successor leads
 		}
 		return err
 	}
