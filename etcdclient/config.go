@@ -63,7 +63,9 @@ func Default() Config {
 // LoadEnv sets the fields for which an environment variable is set (to a
 // non-empty value), as etcdctl reads ETCDCTL_*. For each field it looks at
 // the variables of each prefix in turn and the first set one wins, so
-// LoadEnv("LOCKCTL", "ETCDCTL") lets LOCKCTL_* override ETCDCTL_*. See the
+// LoadEnv("LOCKCTL", "ETCDCTL") lets LOCKCTL_* override ETCDCTL_*; the
+// credentials (USER, PASSWORD, PASSWORD_FILE) are taken together from the
+// first prefix that sets any of them. See the
 // package documentation for the names; the key file is <PREFIX>_KEY_FILE,
 // and ETCDCTL_KEY as etcdctl names it. A value that does not parse (a
 // duration without a unit, a boolean that is not true or false) is an error
@@ -106,10 +108,19 @@ func (c *Config) LoadEnv(prefixes ...string) error {
 	for _, s := range []struct {
 		suffix string
 		to     *string
-	}{{"CACERT", &n.CACert}, {"CERT", &n.Cert}, {"KEY_FILE", &n.Key},
-		{"USER", &n.User}, {"PASSWORD", &n.Password}, {"PASSWORD_FILE", &n.PasswordFile}} {
+	}{{"CACERT", &n.CACert}, {"CERT", &n.Cert}, {"KEY_FILE", &n.Key}} {
 		if _, v := lookup(s.suffix); v != "" {
 			*s.to = v
+		}
+	}
+	// The credentials come as a whole from the first prefix that sets any
+	// of them: ETCDCTL_PASSWORD kept for etcdctl must not pair with
+	// LOCKCTL_USER, nor clash with LOCKCTL_PASSWORD_FILE.
+	for _, p := range prefixes {
+		user, pw, file := os.Getenv(p+"_USER"), os.Getenv(p+"_PASSWORD"), os.Getenv(p+"_PASSWORD_FILE")
+		if user != "" || pw != "" || file != "" {
+			n.User, n.Password, n.PasswordFile = user, pw, file
+			break
 		}
 	}
 	for _, b := range []struct {

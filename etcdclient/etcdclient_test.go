@@ -143,6 +143,29 @@ func TestLoadEnv(t *testing.T) {
 	}
 }
 
+// TestLoadEnvCredentials: the user, password and password file come from
+// one prefix, the first that sets any of them, so a password kept for
+// etcdctl neither pairs with another prefix's user nor clashes with its
+// password file.
+func TestLoadEnvCredentials(t *testing.T) {
+	t.Setenv("ETCDCTL_USER", "admin")
+	t.Setenv("ETCDCTL_PASSWORD", "adminpw")
+	t.Setenv("LOCKCTL_USER", "cron")
+	t.Setenv("LOCKCTL_PASSWORD_FILE", "/etc/lockctl/pw")
+	cfg := etcdclient.Default()
+	require.NoError(t, cfg.LoadEnv("LOCKCTL", "ETCDCTL"))
+	require.Equal(t, "cron", cfg.User)
+	require.Empty(t, cfg.Password, "ETCDCTL_PASSWORD belongs to ETCDCTL_USER")
+	require.Equal(t, "/etc/lockctl/pw", cfg.PasswordFile)
+
+	t.Setenv("LOCKCTL_USER", "")
+	t.Setenv("LOCKCTL_PASSWORD_FILE", "")
+	require.NoError(t, cfg.LoadEnv("LOCKCTL", "ETCDCTL"))
+	require.Equal(t, "admin", cfg.User)
+	require.Equal(t, "adminpw", cfg.Password)
+	require.Empty(t, cfg.PasswordFile)
+}
+
 func TestAddFlags(t *testing.T) {
 	cfg := etcdclient.Default()
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)

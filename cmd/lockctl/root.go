@@ -11,6 +11,7 @@ import (
 
 	"github.com/coordkit/coordkit/etcdclient"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/term"
 )
@@ -22,6 +23,9 @@ type config struct {
 	etcdclient.Config
 	namespace string
 	envErr    error     // an unparsable variable, reported once etcd is needed
+	// --password and --password-file given on the command line replace a
+	// password from the environment, whichever form it came in.
+	passwordFlag, passwordFileFlag *pflag.Flag
 	stdin     io.Reader // for the password prompt
 	stderr    io.Writer
 }
@@ -42,6 +46,7 @@ func (c *config) flags(cmd *cobra.Command) {
 	})
 	f := cmd.PersistentFlags()
 	f.AddGoFlagSet(gfs)
+	c.passwordFlag, c.passwordFileFlag = f.Lookup("password"), f.Lookup("password-file")
 	f.StringVar(&c.namespace, "namespace", os.Getenv("LOCKCTL_NAMESPACE"), "prefix for every key lockctl uses ($LOCKCTL_NAMESPACE)")
 }
 
@@ -50,6 +55,12 @@ func (c *config) flags(cmd *cobra.Command) {
 func (c *config) validate() error {
 	if c.envErr != nil {
 		return withCode(ExitUsage, c.envErr)
+	}
+	if c.passwordFlag != nil && c.passwordFlag.Changed && !c.passwordFileFlag.Changed {
+		c.PasswordFile = ""
+	}
+	if c.passwordFileFlag != nil && c.passwordFileFlag.Changed && !c.passwordFlag.Changed {
+		c.Password = ""
 	}
 	if err := c.Validate(); err != nil {
 		return withCode(ExitUsage, err)

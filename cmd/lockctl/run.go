@@ -41,7 +41,7 @@ func (o *holdOpts) flags(cmd *cobra.Command) {
 	f.IntVar(&o.conflict, "conflict-exit-code", ExitConflict, "exit code when not acquired within --wait")
 	f.BoolVar(&o.shell, "shell", false, "run the command through /bin/sh -c (give it as one argument)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print nothing when not acquired within --wait (the exit code still says so), as flock -n does")
-	f.BoolVar(&o.passCreds, "pass-credentials", false, "pass LOCKCTL_USER, LOCKCTL_PASSWORD, ETCDCTL_USER and ETCDCTL_PASSWORD on to the command")
+	f.BoolVar(&o.passCreds, "pass-credentials", false, "pass lockctl's credentials (LOCKCTL_USER, LOCKCTL_PASSWORD, LOCKCTL_PASSWORD_FILE and the ETCDCTL_ ones) on to the command")
 	f.StringVar(&o.value, "value", "", "what 'lockctl status' and observers see as the holder (default: host, pid and program name)")
 }
 
@@ -146,8 +146,8 @@ and nothing runs on a disagreement.
 The command gets LOCKCTL_NAME, LOCKCTL_KEY, LOCKCTL_TOKEN, LOCKCTL_LEASE, ETCD_LOCK_KEY and
 ETCD_LOCK_REV. LOCKCTL_TOKEN is a fencing token that grows with every new holder: pass it
 with writes to shared storage and reject writes with a lower token than one already seen.
-It does not get lockctl's credentials (LOCKCTL_USER, LOCKCTL_PASSWORD, ETCDCTL_USER,
-ETCDCTL_PASSWORD) unless --pass-credentials is given.
+It does not get lockctl's credentials (LOCKCTL_USER, LOCKCTL_PASSWORD,
+LOCKCTL_PASSWORD_FILE and their ETCDCTL_ names) unless --pass-credentials is given.
 
 While CMD runs, INT, TERM, HUP, QUIT, USR1 and USR2 sent to lockctl are forwarded once
 to CMD's process group and lockctl exits with CMD's code; only while lockctl is still
@@ -302,7 +302,7 @@ func closeSession(cfg *config, s *concurrency.Session) {
 // credentialVars are lockctl's own credentials in its environment
 // (LOCKCTL_USER and ETCDCTL_USER may be user:password): the command does
 // not get them unless --pass-credentials says so.
-var credentialVars = []string{"LOCKCTL_USER", "LOCKCTL_PASSWORD", "ETCDCTL_USER", "ETCDCTL_PASSWORD"}
+var credentialVars = []string{"LOCKCTL_USER", "LOCKCTL_PASSWORD", "LOCKCTL_PASSWORD_FILE", "ETCDCTL_USER", "ETCDCTL_PASSWORD", "ETCDCTL_PASSWORD_FILE"}
 
 // childEnv is the parent's environment with lockctl's variables set to
 // the real values, never inherited, and without lockctl's credentials
