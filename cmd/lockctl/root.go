@@ -22,12 +22,12 @@ import (
 type config struct {
 	etcdclient.Config
 	namespace string
-	envErr    error     // an unparsable variable, reported once etcd is needed
+	envErr    error // an unparsable variable, reported once etcd is needed
 	// --password and --password-file given on the command line replace a
 	// password from the environment, whichever form it came in.
 	passwordFlag, passwordFileFlag *pflag.Flag
-	stdin     io.Reader // for the password prompt
-	stderr    io.Writer
+	stdin                          io.Reader // for the password prompt
+	stderr                         io.Writer
 }
 
 func (c *config) flags(cmd *cobra.Command) {
