@@ -181,6 +181,10 @@ func (m *Member) config() *embed.Config {
 	cfg.TickMs = uint(m.opts.tick / time.Millisecond)
 	cfg.ElectionMs = uint(m.opts.election / time.Millisecond)
 	cfg.UnsafeNoFsync = !m.opts.fsync
+	// Passwords are hashed at the least cost bcrypt allows: every log-in
+	// compares one, and at etcd's default cost that takes most of a second
+	// under the race detector, which slows every test of a user's client.
+	cfg.BcryptCost = 4
 	cfg.LogLevel = "error"
 	lg := m.opts.logger
 	if lg == nil {
