@@ -115,6 +115,10 @@ func TestRBAC(t *testing.T) {
 		var code int
 		var errs string
 		wg.Go(func() { code, _, errs = lockctlAs(ctx, ep, "run", "jobs/busy", "--", "true") })
+		// Should the wait below fail, the waiting lockctl still gets the
+		// lock and ends before the test does.
+		defer wg.Wait()
+		defer m.Unlock(context.WithoutCancel(ctx))
 		waitFor(t, func() bool {
 			resp, err := root.Get(ctx, "jobs/busy/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 			return err == nil && resp.Count == 2
