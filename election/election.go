@@ -277,7 +277,8 @@ func (e *Election) Key() string {
 	return h.W.Key
 }
 
-// Name returns the election's key prefix: its name with a trailing slash.
+// Name returns the election's key prefix: its name followed by "/", whatever the
+// name ends with, as etcd's constructors make it.
 func (e *Election) Name() string { return e.prefix }
 
 // IsOwner returns a comparison that is true while the current leadership's
