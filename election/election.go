@@ -3,7 +3,6 @@ package election
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/coordkit/coordkit/internal/errs"
 	"github.com/coordkit/coordkit/internal/waitq"
@@ -20,18 +19,17 @@ type Election struct {
 	prefix string
 	key    string // this handle's key; replaced after an abandoned join (under the turn)
 	// campaign has room for one token: the goroutine that put it there is
-	// campaigning through this handle.
+	// campaigning through this handle. It is apart from h's turn, which a
+	// leadership keeps for its whole life, because Campaign on a handle
+	// that leads proclaims rather than waits.
 	campaign chan struct{}
-	closed   chan struct{} // always closed: Done before the first Campaign
 
 	// contended records that the last campaign found others in line (under
 	// campaign): the next one then joins behind them at once rather than
 	// first trying the cheaper Txn for an empty line.
 	contended bool
 
-	mu   sync.Mutex  // guards hold, last
-	hold *waitq.Hold // the current leadership, nil when not leading
-	last *waitq.Hold // the most recent leadership, for Done after it ends
+	h *waitq.Handle // the current and last leadership, and whose turn it is
 }
 
 // New returns a candidate in the election called name, that leads through
@@ -44,14 +42,12 @@ func New(s *concurrency.Session, name string) *Election {
 		panic("election: nil session")
 	}
 	prefix := waitq.Prefix("election", name)
-	closed := make(chan struct{})
-	close(closed)
 	return &Election{
 		s:        s,
 		prefix:   prefix,
 		key:      waitq.Key(prefix, s),
 		campaign: make(chan struct{}, 1),
-		closed:   closed,
+		h:        waitq.NewHandle(),
 	}
 }
 
@@ -80,15 +76,21 @@ func (e *Election) Campaign(ctx context.Context, value string) error {
 		return fmt.Errorf("election: campaign %q: %w", e.prefix, ctx.Err())
 	}
 	defer func() { <-e.campaign }()
-	if h := e.current(); h != nil {
+	if h := e.h.Current(); h != nil {
 		err := e.proclaim(ctx, h, value)
 		if err == nil || h.Err() == nil {
 			// Still leading: value proclaimed, or the write failed.
 			return wrap("campaign", e.prefix, err)
 		}
-		// The leadership had ended without Resign: start over.
-		e.retire(ctx, h)
+		// The leadership had ended without Resign: start over (a
+		// concurrent Resign may have ended it already).
+		e.h.Drop(ctx, h, ErrNotLeader)
 		e.key = waitq.Key(e.prefix, e.s) // the old one may be left to the janitor
+	}
+	// Without a current leadership, the turn can only be held by a Resign
+	// that is deleting its key: this waits for it, not for another leader.
+	if err := e.h.Enter(ctx, true); err != nil {
+		return fmt.Errorf("election: campaign %q: %w", e.prefix, err)
 	}
 	w := waitq.New(e.s, e.prefix, e.key)
 	w.TryEmpty = !e.contended
@@ -96,11 +98,10 @@ func (e *Election) Campaign(ctx context.Context, value string) error {
 	e.contended = w.Contended
 	e.key = w.NextKey(err)
 	if err != nil {
+		e.h.Exit()
 		return fmt.Errorf("election: campaign %q: %w", e.prefix, err)
 	}
-	e.mu.Lock()
-	e.hold = waitq.NewHold(w)
-	e.mu.Unlock()
+	e.h.Start(w)
 	return nil
 }
 
@@ -109,26 +110,6 @@ func wrap(op, prefix string, err error) error {
 		return nil
 	}
 	return fmt.Errorf("election: %s %q: %w", op, prefix, err)
-}
-
-// current returns the current leadership, nil if none.
-func (e *Election) current() *waitq.Hold {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.hold
-}
-
-// retire deletes h's key if it is still there, ends h and makes it the
-// last leadership.
-func (e *Election) retire(ctx context.Context, h *waitq.Hold) error {
-	err := h.W.Leave(ctx)
-	h.End(ErrNotLeader)
-	e.mu.Lock()
-	if e.hold == h {
-		e.hold, e.last = nil, h
-	}
-	e.mu.Unlock()
-	return err
 }
 
 // Resign gives up the leadership by deleting the leader key, guarded by
@@ -142,30 +123,15 @@ func (e *Election) retire(ctx context.Context, h *waitq.Hold) error {
 // found by Resign (the key was gone), Resign returns an error wrapping
 // [ErrLost] or [ErrSessionExpired].
 func (e *Election) Resign(ctx context.Context) error {
-	h := e.current()
-	if h == nil {
-		return fmt.Errorf("election: resign %q: %w", e.prefix, ErrNotLeader)
-	}
-	lostErr := h.Err()
-	existed, err := h.W.Release(ctx)
-	if err == nil && !existed && lostErr == nil {
-		// The key was already gone: the leadership had been lost unseen.
-		lostErr = h.W.Tracker.Err()
-		if lostErr == nil {
-			lostErr = errs.Lost
-		}
-	}
-	h.End(ErrNotLeader)
-	e.mu.Lock()
-	if e.hold == h {
-		e.hold, e.last = nil, h
-	}
-	e.mu.Unlock()
+	var key string
+	ok, lost, err := e.h.Release(ctx, ErrNotLeader, func(h *waitq.Hold) bool { key = h.W.Key; return true })
 	switch {
-	case lostErr != nil:
-		return fmt.Errorf("election: resign %q: leadership had ended before resign: %w", e.prefix, lostErr)
+	case !ok:
+		return fmt.Errorf("election: resign %q: %w", e.prefix, ErrNotLeader)
+	case lost != nil:
+		return fmt.Errorf("election: resign %q: leadership had ended before resign: %w", e.prefix, lost)
 	case err != nil:
-		return fmt.Errorf("election: resign %q: key %s is deleted in the background once etcd answers: %w", e.prefix, h.W.Key, err)
+		return fmt.Errorf("election: resign %q: key %s is deleted in the background once etcd answers: %w", e.prefix, key, err)
 	}
 	return nil
 }
@@ -176,7 +142,7 @@ func (e *Election) Resign(ctx context.Context) error {
 // lead; if the key turns out to be gone, the leadership ends and the error
 // wraps both ErrNotLeader and the cause ([ErrLost] or [ErrSessionExpired]).
 func (e *Election) Proclaim(ctx context.Context, value string) error {
-	h := e.current()
+	h := e.h.Current()
 	if h == nil {
 		return fmt.Errorf("election: proclaim %q: %w", e.prefix, ErrNotLeader)
 	}
@@ -224,17 +190,7 @@ func (e *Election) Leader(ctx context.Context) (LeaderInfo, error) {
 // and after a leadership ended until the next Campaign succeeds, it returns
 // the last leadership's (closed) channel. The Election closes the channel;
 // callers only receive from it.
-func (e *Election) Done() <-chan struct{} {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	switch {
-	case e.hold != nil:
-		return e.hold.Done()
-	case e.last != nil:
-		return e.last.Done()
-	}
-	return e.closed
-}
+func (e *Election) Done() <-chan struct{} { return e.h.Done() }
 
 // Err returns nil while the handle leads, [ErrNotLeader] before the first
 // Campaign and after Resign, and [ErrLost] or [ErrSessionExpired] once a
@@ -242,13 +198,7 @@ func (e *Election) Done() <-chan struct{} {
 // is seen at once; a key deleted by someone else is seen once
 // [Election.Done] has been called for the leadership, which starts
 // watching the key.
-func (e *Election) Err() error {
-	h := e.current()
-	if h == nil {
-		return ErrNotLeader
-	}
-	return h.Err()
-}
+func (e *Election) Err() error { return e.h.Err(ErrNotLeader) }
 
 // IsLeader reports whether the handle leads, as far as it knows: Campaign
 // succeeded and neither Resign nor a loss has been seen since (see
@@ -259,38 +209,21 @@ func (e *Election) IsLeader() bool { return e.Err() == nil }
 // Token returns the fencing token of the current leadership: its key's
 // create revision, which strictly increases from one leader of the
 // election to the next. It returns 0 when the handle does not lead.
-func (e *Election) Token() int64 {
-	h := e.current()
-	if h == nil {
-		return 0
-	}
-	return h.W.Rev
-}
+func (e *Election) Token() int64 { return e.h.Token() }
 
 // Key returns the current leadership's key, or "" when the handle does not
 // lead.
-func (e *Election) Key() string {
-	h := e.current()
-	if h == nil {
-		return ""
-	}
-	return h.W.Key
-}
+func (e *Election) Key() string { return e.h.Key() }
 
-// Name returns the election's key prefix: its name with a trailing slash.
+// Name returns the election's key prefix: its name followed by "/", whatever the
+// name ends with, as etcd's constructors make it.
 func (e *Election) Name() string { return e.prefix }
 
 // IsOwner returns a comparison that is true while the current leadership's
 // key exists with its create revision: add it to your own transactions to
 // make them fenced. When the handle does not lead, it is a comparison that
 // is never true.
-func (e *Election) IsOwner() clientv3.Cmp {
-	h := e.current()
-	if h == nil {
-		return clientv3.Compare(clientv3.CreateRevision(e.prefix), "=", -1)
-	}
-	return h.W.IsOwner()
-}
+func (e *Election) IsOwner() clientv3.Cmp { return e.h.IsOwner(e.prefix) }
 
 // Txn starts a transaction that commits its Then branch only while this
 // handle still leads, plus any extra comparisons given. Its response's

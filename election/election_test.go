@@ -2,6 +2,7 @@ package election_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -70,6 +71,35 @@ func TestCampaignResign(t *testing.T) {
 	_, err = e.Leader(ctx)
 	require.ErrorIs(t, err, election.ErrNoLeader)
 	require.ErrorIs(t, e.Resign(ctx), election.ErrNotLeader, "second Resign")
+}
+
+// TestConcurrentResign: two Resigns of one leadership race; exactly one
+// resigns, the other gets ErrNotLeader (not ErrLost: the leadership was
+// not lost, it was given up by the first).
+func TestConcurrentResign(t *testing.T) {
+	t.Parallel()
+	cli := testutil.Client(t, srv)
+	pfx := testutil.Prefix(t, cli)
+	e := election.New(testutil.Session(t, cli, 10), pfx+"e")
+	for round := range 10 {
+		require.NoError(t, e.Campaign(t.Context(), "v"))
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() { errs <- e.Resign(t.Context()) }()
+		}
+		e1, e2 := <-errs, <-errs
+		if e1 != nil {
+			e1, e2 = e2, e1
+		}
+		if e1 != nil || !errors.Is(e2, election.ErrNotLeader) {
+			t.Fatalf("round %d: Resign, Resign = %v, %v: want one nil and one ErrNotLeader", round, e1, e2)
+		}
+		require.ErrorIs(t, e.Err(), election.ErrNotLeader)
+	}
+	require.Empty(t, testutil.Keys(t, cli, pfx))
+	// The handle campaigns and leads again.
+	require.NoError(t, e.Campaign(t.Context(), "v"))
+	require.NoError(t, e.Resign(t.Context()))
 }
 
 func TestProclaim(t *testing.T) {

@@ -70,3 +70,50 @@ func TestInteropWithEtcdElection(t *testing.T) {
 	require.Equal(t, theirs.Key(), li.Key)
 	require.NoError(t, theirs.Resign(ctx))
 }
+
+// TestInteropNameEndingInSlash: etcd's own examples write names such as
+// "my-election/", and concurrency.NewElection (which "etcdctl elect NAME"
+// calls) appends "/" whatever the name ends with. A coordkit Election on
+// the same name string must use the same prefix, so that a leader of
+// either kind keeps the other from leading.
+func TestInteropNameEndingInSlash(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, suffix string }{
+		{"one slash", "e/"},
+		{"two slashes", "e//"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cli := testutil.Client(t, srv)
+			pfx := testutil.Prefix(t, cli)
+			ctx := t.Context()
+			name := pfx + tt.suffix
+			ours := election.New(testutil.Session(t, cli, 10), name)
+			theirs := concurrency.NewElection(testutil.Session(t, testutil.Client(t, srv), 10), name)
+			require.Equal(t, name+"/", ours.Name(), "etcd's prefix for the same name")
+
+			// Ours leads: etcd sees it as the leader, and its Campaign
+			// does not win before its deadline.
+			require.NoError(t, ours.Campaign(ctx, "ours"))
+			resp, err := theirs.Leader(ctx)
+			require.NoError(t, err, "etcd's Leader while ours leads")
+			require.Equal(t, ours.Key(), string(resp.Kvs[0].Key))
+			cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			require.ErrorIs(t, theirs.Campaign(cctx, "theirs"), context.DeadlineExceeded, "etcd's Campaign while ours leads")
+			cancel()
+			require.NoError(t, ours.Resign(ctx))
+
+			// Theirs leads: ours sees it as the leader, and our Campaign
+			// does not win before its deadline.
+			require.NoError(t, theirs.Campaign(ctx, "theirs"))
+			li, err := ours.Leader(ctx)
+			require.NoError(t, err)
+			require.Equal(t, theirs.Key(), li.Key)
+			cctx, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
+			require.ErrorIs(t, ours.Campaign(cctx, "ours"), context.DeadlineExceeded, "our Campaign while etcd's leads")
+			cancel()
+			require.NoError(t, theirs.Resign(ctx))
+		})
+	}
+}

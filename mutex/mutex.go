@@ -148,7 +148,8 @@ func (m *Mutex) Token() int64 { return m.h.Token() }
 // Key returns the current hold's key, or "" when the lock is not held.
 func (m *Mutex) Key() string { return m.h.Key() }
 
-// Name returns the lock's key prefix: its name with a trailing slash.
+// Name returns the lock's key prefix: its name followed by "/", whatever the
+// name ends with, as etcd's constructors make it.
 func (m *Mutex) Name() string { return m.prefix }
 
 // IsOwner returns a comparison that is true while the current hold's key

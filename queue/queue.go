@@ -69,7 +69,8 @@ func New(cli *clientv3.Client, name string, opts ...Option) *Queue {
 	}
 }
 
-// Name returns the queue's key prefix: its name with a trailing slash.
+// Name returns the queue's key prefix: its name followed by "/", whatever the
+// name ends with, as etcd's constructors make it.
 func (q *Queue) Name() string { return q.l.prefix }
 
 // Enqueue adds value to the queue, with priority 0 and no delay unless

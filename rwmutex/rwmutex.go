@@ -187,7 +187,8 @@ func (m *RWMutex) Writing() bool { return m.writes(m.h.Key()) }
 // writes reports whether key is one of this lock's writer keys.
 func (m *RWMutex) writes(key string) bool { return strings.HasPrefix(key, m.prefix+"write/") }
 
-// Name returns the lock's key prefix: its name with a trailing slash.
+// Name returns the lock's key prefix: its name followed by "/", whatever the
+// name ends with, as etcd's constructors make it.
 func (m *RWMutex) Name() string { return m.prefix }
 
 // IsOwner returns a comparison that is true while the current hold's key

@@ -245,7 +245,8 @@ func (m *Semaphore) Token() int64 { return m.h.Token() }
 // Key returns the current grant's key, or "" when nothing is held.
 func (m *Semaphore) Key() string { return m.h.Key() }
 
-// Name returns the semaphore's key prefix: its name with a trailing slash.
+// Name returns the semaphore's key prefix: its name followed by "/", whatever the
+// name ends with, as etcd's constructors make it.
 func (m *Semaphore) Name() string { return m.prefix }
 
 // Limit returns the limit this handle was made with.

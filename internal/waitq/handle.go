@@ -81,17 +81,10 @@ func (h *Handle) Current() *Hold {
 // the hold had ended before this call, if it had, including a key found
 // already gone; err is the delete's error.
 func (h *Handle) Release(ctx context.Context, ended error, match func(*Hold) bool) (ok bool, lost, err error) {
-	// Claim the hold before touching etcd: of two concurrent releases only
-	// one may delete the key and give the turn back, or the second could
-	// delete, and take the turn of, a hold taken in between.
-	h.mu.Lock()
-	hold := h.hold
-	if hold == nil || (match != nil && !match(hold)) {
-		h.mu.Unlock()
+	hold := h.claim(match)
+	if hold == nil {
 		return false, nil, nil
 	}
-	h.hold, h.last = nil, hold
-	h.mu.Unlock()
 	lost = hold.Err()
 	existed, err := hold.W.Release(ctx)
 	if err == nil && !existed && lost == nil {
@@ -106,6 +99,38 @@ func (h *Handle) Release(ctx context.Context, ended error, match func(*Hold) boo
 	h.mu.Unlock()
 	h.Exit()
 	return true, lost, err
+}
+
+// Drop ends hold if it is still the current one, for a handle that starts
+// over after a loss: it deletes the key with [Waiter.Leave] (skipped when
+// the lease is gone, bounded by [CleanupTimeout] otherwise, so a lost
+// hold's cleanup never holds up what comes next), records ended and gives
+// the turn back. It reports whether it ended hold; false means a
+// concurrent release had already done so.
+func (h *Handle) Drop(ctx context.Context, hold *Hold, ended error) bool {
+	if h.claim(func(cur *Hold) bool { return cur == hold }) == nil {
+		return false
+	}
+	hold.W.Leave(ctx)
+	hold.End(ended)
+	h.Exit()
+	return true
+}
+
+// claim takes the current hold away from the handle, if there is one and
+// match accepts it (a nil match accepts any), and makes it the last hold.
+// Ending a hold claims it before touching etcd: of two concurrent releases
+// only one may delete the key and give the turn back, or the second could
+// delete, and take the turn of, a hold taken in between.
+func (h *Handle) claim(match func(*Hold) bool) *Hold {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	hold := h.hold
+	if hold == nil || (match != nil && !match(hold)) {
+		return nil
+	}
+	h.hold, h.last = nil, hold
+	return hold
 }
 
 // KeyRetired reports, once, whether a release through the handle failed

@@ -31,17 +31,17 @@ const CleanupTimeout = 2 * time.Second
 // without delay; the janitor finishes the job.
 const lostCleanupTimeout = 500 * time.Millisecond
 
-// Prefix normalises a primitive's name into its key prefix: the name with
-// exactly one trailing slash. It panics on an empty name.
+// Prefix returns a primitive's key prefix: name followed by "/", whatever
+// name ends with, exactly as etcd's NewMutex, NewElection and the recipes
+// make it, so that a name written "jobs/" (as in etcd's examples) means the
+// same keys to coordkit, etcd's primitives and etcdctl. It panics on an
+// empty name and on "/", which name nothing.
 func Prefix(pkg, name string) string {
-	if name == "" {
+	switch name {
+	case "":
 		panic(pkg + ": empty name")
-	}
-	for len(name) > 1 && name[len(name)-1] == '/' {
-		name = name[:len(name)-1]
-	}
-	if name == "/" {
-		panic(pkg + ": name \"/\" would cover the whole keyspace")
+	case "/":
+		panic(pkg + ": name \"/\" names nothing: give a name such as jobs/nightly")
 	}
 	return name + "/"
 }

@@ -26,9 +26,10 @@ func TestMain(m *testing.M) { testutil.Main(m, &srv) }
 func TestPrefix(t *testing.T) {
 	tests := []struct{ name, in, want string }{
 		{"plain", "jobs", "jobs/"},
-		{"trailing slash", "jobs/", "jobs/"},
-		{"many slashes", "jobs///", "jobs/"},
+		{"trailing slash, as etcd's NewMutex", "jobs/", "jobs//"},
+		{"many slashes", "jobs///", "jobs////"},
 		{"nested", "/a/b", "/a/b/"},
+		{"only slashes", "//", "///"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
