@@ -20,7 +20,7 @@ const (
 // holdKey is a key in a layout that lockctl knows: a waiter or holder of a
 // coordkit (or etcd concurrency) mutex, election, semaphore or rwmutex.
 type holdKey struct {
-	name   string // the primitive's name, without its trailing slash
+	name   string // the primitive's prefix without its final "/"
 	kind   string
 	writer bool // rwlock: a writer's key
 	kv     *mvccpb.KeyValue

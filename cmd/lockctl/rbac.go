@@ -1,10 +1,6 @@
 package main
 
-import (
-	"strings"
-
-	"github.com/coordkit/coordkit/internal/errs"
-)
+import "github.com/coordkit/coordkit/internal/errs"
 
 // refused returns err as an ExitUnavailable error that names the key etcd
 // refused to let this user op ("read", "write", ...) and says it is an
@@ -17,5 +13,6 @@ func refused(c *config, op, key string, err error) error {
 }
 
 // keyPrefix is the prefix under which a primitive called name keeps its
-// keys (one trailing slash, as the library's constructors make it).
-func keyPrefix(name string) string { return strings.TrimRight(name, "/") + "/" }
+// keys: name and "/", whatever name ends with, as the library's and etcd's
+// constructors make it.
+func keyPrefix(name string) string { return name + "/" }
