@@ -50,7 +50,9 @@ func TestTLSAndCredentials(t *testing.T) {
 	}{
 		{name: "right CA", args: []string{"--endpoints", ep, "--cacert", files.CA, "--user", "alice:alicepw", "run", "jobs/a", "--", "true"}},
 		{name: "password file", args: []string{"--endpoints", ep, "--cacert", files.CA, "--user", "alice", "--password-file", pwFile, "status", "jobs/a"}},
-		{name: "env credentials", env: map[string]string{"LOCKCTL_ENDPOINTS": ep, "LOCKCTL_CACERT": files.CA, "ETCDCTL_USER": "alice", "LOCKCTL_PASSWORD": "alicepw"},
+		{name: "env credentials", env: map[string]string{"LOCKCTL_ENDPOINTS": ep, "LOCKCTL_CACERT": files.CA, "LOCKCTL_USER": "alice", "LOCKCTL_PASSWORD": "alicepw"},
+			args: []string{"run", "jobs/a", "--", "true"}},
+		{name: "etcdctl's credentials", env: map[string]string{"ETCDCTL_ENDPOINTS": ep, "ETCDCTL_CACERT": files.CA, "ETCDCTL_USER": "alice", "ETCDCTL_PASSWORD": "alicepw"},
 			args: []string{"run", "jobs/a", "--", "true"}},
 		{name: "wrong CA", args: []string{"--endpoints", ep, "--cacert", other.CA, "--user", "alice:alicepw", "run", "jobs/a", "--", "true"},
 			wantCode: ExitUnavailable, wantErr: "x509: certificate signed by unknown authority"},
