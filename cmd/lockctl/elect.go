@@ -149,7 +149,7 @@ func superviseElection(cmd *cobra.Command, cfg *config, o *holdOpts, name, value
 			// The command stops on a lost leadership or a signal to
 			// lockctl, not on the end of Run's context: a signal is the
 			// command's to act on, and it is forwarded once.
-			res = runChild(ctx, cmd, o, argv, childEnv(name, e, lease, o.passCreds), e.Done())
+			res = runChild(ctx, cmd, nil, o, argv, childEnv(name, e, lease, o.passCreds), e.Done())
 			took = time.Since(start)
 			switch {
 			case res.stopped || res.interrupted:

@@ -17,15 +17,9 @@ func commandAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 
-// guardAttr makes the guard the leader of a new process group, the
-// terminal's foreground group if tty is not -1. The guard has no
-// parent-death signal: it must outlive lockctl to KILL its group.
-func guardAttr(tty int) *syscall.SysProcAttr {
-	if tty >= 0 {
-		return &syscall.SysProcAttr{Setpgid: true, Foreground: true, Ctty: tty}
-	}
-	return &syscall.SysProcAttr{Setpgid: true}
-}
+// guardAttr makes the guard the leader of a new process group. The guard
+// has no parent-death signal: it must outlive lockctl to KILL its group.
+func guardAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
 
 // startChild starts c on a locked OS thread: the parent-death signal is
 // tied to the thread that forks, and Go could otherwise end that thread
@@ -50,6 +44,12 @@ func foregroundTTY(in io.Reader) int {
 		return -1
 	}
 	return fd
+}
+
+// giveTerminal makes pgid the foreground process group of tty. lockctl is
+// in the foreground group itself, so it may.
+func giveTerminal(tty, pgid int) error {
+	return unix.IoctlSetPointerInt(tty, unix.TIOCSPGRP, pgid)
 }
 
 // takeTerminal makes lockctl's process group the foreground group of tty

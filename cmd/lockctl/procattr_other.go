@@ -14,7 +14,9 @@ func commandAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{} }
 
 // guardAttr makes the guard the leader of a new process group. The
 // terminal is not lent to the command outside Linux.
-func guardAttr(int) *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+func guardAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+
+func giveTerminal(int, int) error { return nil }
 
 func startChild(c *exec.Cmd) error { return c.Start() }
 

@@ -225,6 +225,14 @@ var errNotAcquired = errors.New("not acquired: held by another")
 func holdAndRun(cmd *cobra.Command, cfg *config, o *holdOpts, name string, argv []string,
 	acquire func(context.Context, *concurrency.Session) (hold, error)) error {
 	ctx := cmd.Context()
+	// The guard starts now, to be ready by the time the hold is acquired;
+	// if it cannot start, runChild tries again and reports why.
+	g, _ := startGuard(cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+	defer func() {
+		if g != nil {
+			g.discard()
+		}
+	}()
 	// The lease grant is the first request: it tells whether etcd can be
 	// reached, within the timeouts. ctx bounds only the dial: the client
 	// lives until Close.
@@ -264,7 +272,9 @@ func holdAndRun(cmd *cobra.Command, cfg *config, o *holdOpts, name string, argv 
 	case err != nil:
 		return withCode(ExitUnavailable, fmt.Errorf("%s: acquire: %w", name, err))
 	}
-	res := runChild(ctx, cmd, o, argv, childEnv(name, h, fmt.Sprintf("%x", int64(s.Lease())), o.passCreds), h.Done())
+	guarded := g
+	g = nil // runChild owns it now
+	res := runChild(ctx, cmd, guarded, o, argv, childEnv(name, h, fmt.Sprintf("%x", int64(s.Lease())), o.passCreds), h.Done())
 	// No separate release: revoking the session's lease on the way out
 	// (closeSession) deletes the key, one round trip instead of two.
 	switch {
@@ -349,9 +359,19 @@ type childResult struct {
 //
 // Signals come from the signalRouter in ctx. Without one (run called by
 // a Go test), ctx being done stands for a TERM to lockctl.
-func runChild(ctx context.Context, cmd *cobra.Command, o *holdOpts, argv []string, env []string, lost <-chan struct{}) childResult {
+//
+// g is a guard started beforehand (see [guardArg]), or nil to start one.
+// runChild owns it either way.
+func runChild(ctx context.Context, cmd *cobra.Command, g *guard, o *holdOpts, argv []string, env []string, lost <-chan struct{}) childResult {
 	if o.shell {
 		argv = []string{"/bin/sh", "-c", argv[0]}
+	}
+	if g == nil {
+		var err error
+		if g, err = startGuard(cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()); err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "lockctl: cannot run %s: %v\n", argv[0], err)
+			return childResult{code: 126}
+		}
 	}
 	sigs := make(chan os.Signal, 8)
 	done := ctx.Done()
@@ -359,11 +379,12 @@ func runChild(ctx context.Context, cmd *cobra.Command, o *holdOpts, argv []strin
 		defer r.divert(sigs)()
 		done = nil // the router never cancels ctx while it diverts
 		if ctx.Err() != nil {
+			g.discard()
 			return childResult{code: ExitInterrupted, interrupted: true}
 		}
 	}
-	g, err := startGuard(argv, env, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr(), foregroundTTY(cmd.InOrStdin()))
-	if err != nil {
+	if err := g.run(argv, env, foregroundTTY(cmd.InOrStdin())); err != nil {
+		g.discard()
 		fmt.Fprintf(cmd.ErrOrStderr(), "lockctl: cannot run %s: %v\n", argv[0], err)
 		return childResult{code: 126}
 	}
