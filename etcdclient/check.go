@@ -36,36 +36,47 @@ const alertWait = time.Second
 func (c Config) Check(ctx context.Context, cli *clientv3.Client, key string) error {
 	ctx, cancel := context.WithTimeout(ctx, c.DialTimeout+c.CommandTimeout)
 	defer cancel()
-	get := make(chan error, 1)
-	go func() {
+	gerr, perr := c.alongsideProbe(ctx, cancel, func() error {
 		_, err := cli.Get(ctx, key, clientv3.WithCountOnly())
-		get <- err
-	}()
+		return err
+	})
+	switch {
+	case gerr == nil:
+		return nil
+	case perr != nil:
+		return perr
+	}
+	return c.Explain(gerr, "read", key)
+}
+
+// alongsideProbe runs req and [Config.Probe] (bounded by ctx) at the same
+// time. A probe that fails on every endpoint calls abort, which must end
+// req, so that a conclusive network or TLS failure does not wait for req's
+// timeout. It returns req's error and the probe's failure, nil if the
+// probe passed or was cut short.
+func (c Config) alongsideProbe(ctx context.Context, abort func(), req func() error) (reqErr, probeErr error) {
+	done := make(chan error, 1)
+	go func() { done <- req() }()
 	pctx, pcancel := context.WithCancel(ctx)
 	defer pcancel()
 	probe := make(chan error, 1)
 	go func() { probe <- c.Probe(pctx) }()
-
-	var gerr, perr error
 	select {
-	case gerr = <-get:
-		if gerr == nil {
+	case reqErr = <-done:
+		if reqErr == nil {
 			pcancel()
 		}
-		perr = <-probe
-	case perr = <-probe:
-		if perr != nil {
-			cancel()
+		probeErr = <-probe
+	case probeErr = <-probe:
+		if probeErr != nil {
+			abort()
 		}
-		gerr = <-get
+		reqErr = <-done
 	}
-	switch {
-	case gerr == nil:
-		return nil
-	case perr != nil && !errors.Is(perr, context.Canceled) && !errors.Is(perr, context.DeadlineExceeded):
-		return perr
+	if errors.Is(probeErr, context.Canceled) || errors.Is(probeErr, context.DeadlineExceeded) {
+		probeErr = nil
 	}
-	return c.Explain(gerr, "read", key)
+	return reqErr, probeErr
 }
 
 // Explain turns the error of a request about key into one that says what

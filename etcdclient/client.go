@@ -179,37 +179,16 @@ func (c Config) New(ctx context.Context) (*clientv3.Client, error) {
 		return cli, nil
 	}
 
-	type result struct {
-		cli *clientv3.Client
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		cli, err := clientv3.New(cc)
-		done <- result{cli, err}
-	}()
-	pctx, pcancel := context.WithCancel(ctx)
-	defer pcancel()
-	probe := make(chan error, 1)
-	go func() { probe <- c.Probe(pctx) }()
-
-	var r result
-	var perr error
-	select {
-	case r = <-done:
-		pcancel()
-		perr = <-probe
-	case perr = <-probe:
-		if perr != nil {
-			cancel()
-		}
-		r = <-done
-	}
+	var cli *clientv3.Client
+	err, perr := c.alongsideProbe(ctx, cancel, func() (err error) {
+		cli, err = clientv3.New(cc)
+		return err
+	})
 	switch {
-	case r.err == nil:
-		context.AfterFunc(r.cli.Ctx(), cancel)
-		return r.cli, nil
-	case perr != nil && !errors.Is(perr, context.Canceled):
+	case err == nil:
+		context.AfterFunc(cli.Ctx(), cancel)
+		return cli, nil
+	case perr != nil:
 		cancel()
 		return nil, perr
 	default:
@@ -217,7 +196,7 @@ func (c Config) New(ctx context.Context) (*clientv3.Client, error) {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("etcdclient: log in as %s: %w", cc.Username, ctx.Err())
 		}
-		return nil, c.Explain(r.err, "log in as", cc.Username)
+		return nil, c.Explain(err, "log in as", cc.Username)
 	}
 }
 
