@@ -16,8 +16,9 @@
 // The command gets LOCKCTL_NAME, LOCKCTL_KEY, LOCKCTL_TOKEN (the fencing
 // token: the hold key's create revision), LOCKCTL_LEASE, and, for scripts
 // written for "etcdctl lock", ETCD_LOCK_KEY and ETCD_LOCK_REV. It does not
-// get lockctl's credentials (LOCKCTL_USER, LOCKCTL_PASSWORD, ETCDCTL_USER,
-// ETCDCTL_PASSWORD) unless --pass-credentials is given. The value stored
+// get lockctl's credentials (LOCKCTL_USER, LOCKCTL_PASSWORD,
+// LOCKCTL_PASSWORD_FILE and their ETCDCTL_ names) unless
+// --pass-credentials is given. The value stored
 // in etcd for "lockctl status" names the host, pid and program (not its
 // arguments, which may hold secrets), or is --value.
 //
@@ -44,8 +45,9 @@
 // Exit codes: the command's own code when it ran (128+N if killed by
 // signal N); 75 (--conflict-exit-code) when the hold was not acquired
 // within --wait; 76 when the hold was lost while the command ran; 69 when
-// etcd could not be reached or refused the credentials; 64 for a usage
-// error; 70 for an internal error; 130 when interrupted while waiting.
+// etcd could not be reached, refused the credentials or (RBAC) a key; 64
+// for a usage error; 70 for an internal error; 130 when interrupted while
+// connecting or waiting.
 package main
 
 import (
