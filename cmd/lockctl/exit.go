@@ -25,7 +25,8 @@ const (
 	// ExitLost: the hold was lost while the command ran; the command was
 	// sent TERM (then KILL after --kill-grace).
 	ExitLost = 76
-	// ExitInterrupted: lockctl was interrupted while waiting to acquire.
+	// ExitInterrupted: lockctl was interrupted while connecting to etcd or
+	// waiting to acquire.
 	ExitInterrupted = 130
 )
 
@@ -36,7 +37,7 @@ const exitCodesHelp = `Exit codes:
   69                  etcd unreachable, TLS / authentication failed, or a key refused by etcd RBAC
   64                  usage error (also: release of keys that are not holds)
   70                  internal error
-  130                 interrupted while waiting to acquire`
+  130                 interrupted while connecting or waiting to acquire`
 
 // exitError carries an exit code with the message lockctl prints.
 type exitError struct {
