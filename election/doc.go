@@ -24,6 +24,9 @@
 // returns an error wrapping [ErrSessionExpired] within about a TTL; it never
 // reports leadership without its key in place (etcd#11051).
 //
+// [Election.TryCampaign] leads only if nobody leads or waits, and
+// otherwise returns [ErrLeaderExists] at once, leaving no key behind.
+//
 // A Campaign with no other candidate is one Txn as cheap as a bare
 // put-if-absent; after one that met others in line, the handle's next
 // Campaign joins behind them at once.
