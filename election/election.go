@@ -36,11 +36,20 @@ type Election struct {
 // New returns a candidate in the election called name, that leads through
 // session s. The session is borrowed: the caller creates it, may share it
 // among many primitives, and closes it, which ends every leadership held
-// through it. New does no I/O. It panics if s is nil or name is empty or
-// "/".
-func New(s *concurrency.Session, name string) *Election {
+// through it. New does no I/O. It panics if s is nil, name is empty or
+// "/", or an option is given that configures only [Run] (today, all of
+// them: New takes options so that its signature is the other
+// constructors').
+func New(s *concurrency.Session, name string, opts ...Option) *Election {
 	if s == nil {
 		panic("election: nil session")
+	}
+	var o options
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
+	if o.runOnly != "" {
+		panic(fmt.Sprintf("election: New does not take %s, which configures Run", o.runOnly))
 	}
 	prefix := waitq.Prefix("election", name)
 	return &Election{

@@ -6,7 +6,8 @@ import (
 	"github.com/cenkalti/backoff/v4"
 )
 
-// Option configures [Run].
+// Option configures [Run] or [New]. Every option today configures Run
+// only: [New] panics if given one, rather than ignore it.
 type Option interface{ apply(*options) }
 
 type optionFunc func(*options)
@@ -19,6 +20,10 @@ type options struct {
 	onNewLeader func(LeaderInfo)
 	backoff     backoff.BackOff
 	recampaign  bool
+
+	// runOnly names the last option given that only Run uses, for New's
+	// panic.
+	runOnly string
 }
 
 // DefaultTTL is the lease TTL of the sessions [Run] creates unless
@@ -54,14 +59,14 @@ func WithTTL(ttl time.Duration) Option {
 		panic("election: TTL below one second")
 	}
 	secs := int((ttl + time.Second - 1) / time.Second)
-	return optionFunc(func(o *options) { o.ttl = secs })
+	return optionFunc(func(o *options) { o.ttl = secs; o.runOnly = "WithTTL" })
 }
 
 // WithValue sets the value [Run] campaigns with, for example the host name
 // and process id, so that observers can tell who leads. The default is
 // empty.
 func WithValue(v string) Option {
-	return optionFunc(func(o *options) { o.value = v })
+	return optionFunc(func(o *options) { o.value = v; o.runOnly = "WithValue" })
 }
 
 // WithOnNewLeader makes [Run] call f with the election's leader when Run
@@ -71,7 +76,7 @@ func WithValue(v string) Option {
 // before it returns; f should return quickly, since later changes wait for
 // it.
 func WithOnNewLeader(f func(LeaderInfo)) Option {
-	return optionFunc(func(o *options) { o.onNewLeader = f })
+	return optionFunc(func(o *options) { o.onNewLeader = f; o.runOnly = "WithOnNewLeader" })
 }
 
 // WithBackoff sets how long [Run] waits before campaigning again after a
@@ -81,7 +86,7 @@ func WithOnNewLeader(f func(LeaderInfo)) Option {
 // if b says [backoff.Stop]. Run owns b: give each Run its own. The default
 // is exponential from 100 ms to 5 s, with ±50% jitter, never stopping.
 func WithBackoff(b backoff.BackOff) Option {
-	return optionFunc(func(o *options) { o.backoff = b })
+	return optionFunc(func(o *options) { o.backoff = b; o.runOnly = "WithBackoff" })
 }
 
 // WithRecampaign makes [Run] campaign again when work returns while still
@@ -89,5 +94,5 @@ func WithBackoff(b backoff.BackOff) Option {
 // backoff pause after an error. Run then returns only when its context is
 // done or the backoff stops.
 func WithRecampaign() Option {
-	return optionFunc(func(o *options) { o.recampaign = true })
+	return optionFunc(func(o *options) { o.recampaign = true; o.runOnly = "WithRecampaign" })
 }
