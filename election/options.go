@@ -1,6 +1,7 @@
 package election
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -18,7 +19,8 @@ type options struct {
 	ttl         int // seconds
 	value       string
 	onNewLeader func(LeaderInfo)
-	backoff     backoff.BackOff
+	initial     time.Duration // see WithBackoff
+	max         time.Duration
 	recampaign  bool
 
 	// runOnly names the last option given that only Run uses, for New's
@@ -33,20 +35,21 @@ type options struct {
 const DefaultTTL = 15 * time.Second
 
 func buildOptions(opts []Option) options {
-	o := options{ttl: int(DefaultTTL / time.Second)}
+	o := options{ttl: int(DefaultTTL / time.Second), initial: 100 * time.Millisecond, max: 5 * time.Second}
 	for _, opt := range opts {
 		opt.apply(&o)
 	}
-	if o.backoff == nil {
-		b := backoff.NewExponentialBackOff()
-		b.InitialInterval = 100 * time.Millisecond
-		b.Multiplier = 2
-		b.RandomizationFactor = 0.5
-		b.MaxInterval = 5 * time.Second
-		b.MaxElapsedTime = 0
-		o.backoff = b
-	}
 	return o
+}
+
+// newBackoff returns the pacing of one Run, as WithBackoff describes it.
+func (o *options) newBackoff() *backoff.ExponentialBackOff {
+	return backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(o.initial),
+		backoff.WithMaxInterval(o.max),
+		backoff.WithMultiplier(2),
+		backoff.WithRandomizationFactor(0.5),
+		backoff.WithMaxElapsedTime(0))
 }
 
 // WithTTL sets the TTL of the lease of each session [Run] creates, rounded
@@ -82,17 +85,22 @@ func WithOnNewLeader(f func(LeaderInfo)) Option {
 // WithBackoff sets how long [Run] waits before campaigning again after a
 // failure: a leadership lost, a session that could not be created or
 // expired while campaigning, or (with [WithRecampaign]) work that failed.
-// Run resets b when it starts and whenever it becomes leader, and returns
-// if b says [backoff.Stop]. Run owns b: give each Run its own. The default
-// is exponential from 100 ms to 5 s, with ±50% jitter, never stopping.
-func WithBackoff(b backoff.BackOff) Option {
-	return optionFunc(func(o *options) { o.backoff = b; o.runOnly = "WithBackoff" })
+// The wait is exponential from initial, doubling up to max, each one drawn
+// at random between half and one and a half times the current interval so
+// that replicas that lost together do not campaign in step; it starts over
+// from initial whenever Run leads. The defaults are 100 ms and 5 s. It
+// panics if initial is negative or max is smaller than initial.
+func WithBackoff(initial, max time.Duration) Option {
+	if initial < 0 || max < initial {
+		panic(fmt.Sprintf("election: WithBackoff(%v, %v): need 0 <= initial <= max", initial, max))
+	}
+	return optionFunc(func(o *options) { o.initial, o.max = initial, max; o.runOnly = "WithBackoff" })
 }
 
 // WithRecampaign makes [Run] campaign again when work returns while still
 // leading, instead of returning: at once after a nil return, after a
 // backoff pause after an error. Run then returns only when its context is
-// done or the backoff stops.
+// done or etcd refuses this user.
 func WithRecampaign() Option {
 	return optionFunc(func(o *options) { o.recampaign = true; o.runOnly = "WithRecampaign" })
 }
