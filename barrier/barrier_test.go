@@ -202,5 +202,7 @@ func TestBadInput(t *testing.T) {
 	require.Panics(t, func() { barrier.New(nil, "x") })
 	require.Panics(t, func() { barrier.NewDouble(s, "/", 2) })
 	require.Panics(t, func() { barrier.NewDouble(nil, "x", 2) })
+	require.PanicsWithValue(t, "barrier: count 0 < 1", func() { barrier.NewDouble(s, "x", 0) })
+	require.PanicsWithValue(t, "barrier: count -1 < 1", func() { barrier.NewDouble(s, "x", -1) })
 	require.Panics(t, func() { barrier.NewDouble(s, "x", 0) })
 }
