@@ -257,6 +257,15 @@ func (e *Election) Leader(ctx context.Context) (LeaderInfo, error) {
 // callers only receive from it.
 func (e *Election) Done() <-chan struct{} { return e.h.Done() }
 
+// Context returns a context derived from parent that is cancelled when the
+// current leadership ends, as [Election.Done] is closed, with why as its
+// [context.Cause]: [ErrNotLeader] after Resign, [ErrLost] or
+// [ErrSessionExpired] on loss. Give it to the work only a leader may do.
+// Without a current leadership the context is cancelled already.
+func (e *Election) Context(parent context.Context) context.Context {
+	return e.h.Context(parent, ErrNotLeader)
+}
+
 // Err returns nil while the handle leads, [ErrNotLeader] before the first
 // Campaign and after Resign, and [ErrLost] or [ErrSessionExpired] once a
 // leadership has been lost (until Resign or the next Campaign). Lease loss

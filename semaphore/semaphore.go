@@ -230,6 +230,15 @@ func (m *Semaphore) Release(ctx context.Context) error {
 // receive from it.
 func (m *Semaphore) Done() <-chan struct{} { return m.h.Done() }
 
+// Context returns a context derived from parent that is cancelled when the
+// current grant ends, as [Semaphore.Done] is closed, with why as its
+// [context.Cause]: [ErrNotHeld] after Release, [ErrLost] or
+// [ErrSessionExpired] on loss. Without a current grant the context is
+// cancelled already.
+func (m *Semaphore) Context(parent context.Context) context.Context {
+	return m.h.Context(parent, ErrNotHeld)
+}
+
 // Err returns nil while permits are held, [ErrNotHeld] before the first
 // Acquire and after Release, and [ErrLost] or [ErrSessionExpired] once a
 // grant has been lost (until Release). Lease loss is seen at once; a key
