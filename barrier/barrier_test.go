@@ -202,5 +202,10 @@ func TestBadInput(t *testing.T) {
 	require.Panics(t, func() { barrier.New(nil, "x") })
 	require.Panics(t, func() { barrier.NewDouble(s, "/", 2) })
 	require.Panics(t, func() { barrier.NewDouble(nil, "x", 2) })
+	require.PanicsWithValue(t, "barrier: count 0 < 1", func() { barrier.NewDouble(s, "x", 0) })
+	require.PanicsWithValue(t, "barrier: count -1 < 1", func() { barrier.NewDouble(s, "x", -1) })
+	require.PanicsWithValue(t, "barrier: WithSession(nil)", func() { barrier.WithSession(nil) })
+	require.PanicsWithValue(t, "barrier: NewDouble does not take WithSession: a participant's key lives on the session given to NewDouble",
+		func() { barrier.NewDouble(s, "x", 2, barrier.WithSession(s)) })
 	require.Panics(t, func() { barrier.NewDouble(s, "x", 0) })
 }

@@ -44,7 +44,7 @@ type DoubleBarrier struct {
 // participants, whose key lives on session s's lease. The session is
 // borrowed: the caller creates it and closes it, which removes the
 // participant. NewDouble does no I/O. It panics if s is nil, name is empty
-// or "/", or count < 1.
+// or "/", count < 1, or [WithSession] is given (the session is s).
 func NewDouble(s *concurrency.Session, name string, count int, opts ...Option) *DoubleBarrier {
 	if s == nil {
 		panic("barrier: nil session")
@@ -55,6 +55,9 @@ func NewDouble(s *concurrency.Session, name string, count int, opts ...Option) *
 	var o options
 	for _, opt := range opts {
 		opt.apply(&o)
+	}
+	if o.session != nil {
+		panic("barrier: NewDouble does not take WithSession: a participant's key lives on the session given to NewDouble")
 	}
 	prefix := waitq.Prefix("barrier", name)
 	waiters := prefix + "waiters/"

@@ -27,7 +27,11 @@ func WithValue(v string) Option {
 // (closed, or its lease expired because the holder died). Without it, a
 // held barrier stays held until someone calls Release. Choose it only if
 // waiters may safely pass when the holder dies. The session is borrowed.
-// [NewDouble] ignores it: participants always use their own session.
+// It panics if s is nil. [NewDouble] refuses it (it panics): a
+// participant's key always lives on the session given to NewDouble.
 func WithSession(s *concurrency.Session) Option {
+	if s == nil {
+		panic("barrier: WithSession(nil)")
+	}
 	return optionFunc(func(o *options) { o.session = s })
 }

@@ -24,6 +24,9 @@
 // returns an error wrapping [ErrSessionExpired] within about a TTL; it never
 // reports leadership without its key in place (etcd#11051).
 //
+// [Election.TryCampaign] leads only if nobody leads or waits, and
+// otherwise returns [ErrLeaderExists] at once, leaving no key behind.
+//
 // A Campaign with no other candidate is one Txn as cheap as a bare
 // put-if-absent; after one that met others in line, the handle's next
 // Campaign joins behind them at once.
@@ -33,8 +36,9 @@
 // A leadership ends when the leader resigns, when its lease expires or is
 // revoked, when its key is deleted by someone else, when its session is
 // closed, or when the client has gone too long without confirming its lease
-// with the server. [Election.Done] is closed at that moment and
-// [Election.Err] says why. The last case is judged on the local clock,
+// with the server. [Election.Done] is closed at that moment, [Election.Err]
+// says why, and every context from [Election.Context] is cancelled with
+// that cause. The last case is judged on the local clock,
 // counted from when the last successful lease probe was sent, less a
 // margin, so a leader cut off from etcd knows it has lost before the server
 // can let another candidate lead.

@@ -2,6 +2,7 @@ package election
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/coordkit/coordkit/internal/errs"
@@ -35,11 +36,20 @@ type Election struct {
 // New returns a candidate in the election called name, that leads through
 // session s. The session is borrowed: the caller creates it, may share it
 // among many primitives, and closes it, which ends every leadership held
-// through it. New does no I/O. It panics if s is nil or name is empty or
-// "/".
-func New(s *concurrency.Session, name string) *Election {
+// through it. New does no I/O. It panics if s is nil, name is empty or
+// "/", or an option is given that configures only [Run] (today, all of
+// them: New takes options so that its signature is the other
+// constructors').
+func New(s *concurrency.Session, name string, opts ...Option) *Election {
 	if s == nil {
 		panic("election: nil session")
+	}
+	var o options
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
+	if o.runOnly != "" {
+		panic(fmt.Sprintf("election: New does not take %s, which configures Run", o.runOnly))
 	}
 	prefix := waitq.Prefix("election", name)
 	return &Election{
@@ -76,30 +86,85 @@ func (e *Election) Campaign(ctx context.Context, value string) error {
 		return fmt.Errorf("election: campaign %q: %w", e.prefix, ctx.Err())
 	}
 	defer func() { <-e.campaign }()
-	if h := e.h.Current(); h != nil {
-		err := e.proclaim(ctx, h, value)
-		if err == nil || h.Err() == nil {
-			// Still leading: value proclaimed, or the write failed.
-			return wrap("campaign", e.prefix, err)
-		}
-		// The leadership had ended without Resign: start over (a
-		// concurrent Resign may have ended it already).
-		e.h.Drop(ctx, h, ErrNotLeader)
-		e.key = waitq.Key(e.prefix, e.s) // the old one may be left to the janitor
+	if leads, err := e.reproclaim(ctx, value); leads {
+		return wrap("campaign", e.prefix, err)
 	}
 	// Without a current leadership, the turn can only be held by a Resign
 	// that is deleting its key: this waits for it, not for another leader.
 	if err := e.h.Enter(ctx, true); err != nil {
 		return fmt.Errorf("election: campaign %q: %w", e.prefix, err)
 	}
-	w := waitq.New(e.s, e.prefix, e.key)
-	w.TryEmpty = !e.contended
-	err := w.AcquireFirst(ctx, value, true)
-	e.contended = w.Contended
-	e.key = w.NextKey(err)
-	if err != nil {
+	if err := e.acquire(ctx, value, true); err != nil {
 		e.h.Exit()
 		return fmt.Errorf("election: campaign %q: %w", e.prefix, err)
+	}
+	return nil
+}
+
+// TryCampaign leads the election if nobody leads or waits in line, and
+// otherwise returns [ErrLeaderExists] at once, without waiting: the
+// non-blocking [Election.Campaign], as mutex's TryLock is Lock's. It
+// also returns ErrLeaderExists while another goroutine campaigns or
+// resigns through the same *Election. It is a round trip to etcd when the
+// election is free (two or three when someone leads: it joins the line,
+// sees a candidate ahead and leaves), so it takes a context. On any error
+// it deletes its key first, so nothing is left behind, as Campaign does.
+//
+// On a handle that already leads, TryCampaign writes value as
+// [Election.Proclaim] does and returns.
+func (e *Election) TryCampaign(ctx context.Context, value string) error {
+	select {
+	case e.campaign <- struct{}{}:
+	default:
+		return fmt.Errorf("election: trycampaign %q: %w", e.prefix, ErrLeaderExists)
+	}
+	defer func() { <-e.campaign }()
+	if leads, err := e.reproclaim(ctx, value); leads {
+		return wrap("trycampaign", e.prefix, err)
+	}
+	if err := e.h.Enter(ctx, false); err != nil {
+		// A Resign through this handle is deleting its key.
+		return fmt.Errorf("election: trycampaign %q: %w", e.prefix, ErrLeaderExists)
+	}
+	if err := e.acquire(ctx, value, false); err != nil {
+		e.h.Exit()
+		return fmt.Errorf("election: trycampaign %q: %w", e.prefix, err)
+	}
+	return nil
+}
+
+// reproclaim is a campaign on a handle that may lead (under the campaign
+// token): if it still leads, it writes value and reports leads, with the
+// write's error. A leadership that had ended without Resign is dropped
+// (a concurrent Resign may have ended it already), so the caller starts
+// over.
+func (e *Election) reproclaim(ctx context.Context, value string) (leads bool, err error) {
+	h := e.h.Current()
+	if h == nil {
+		return false, nil
+	}
+	err = e.proclaim(ctx, h, value)
+	if err == nil || h.Err() == nil {
+		return true, err
+	}
+	e.h.Drop(ctx, h, ErrNotLeader)
+	e.key = waitq.Key(e.prefix, e.s) // the old one may be left to the janitor
+	return false, nil
+}
+
+// acquire joins the line under the campaign token and the turn, and
+// starts the leadership once this candidate is first.
+func (e *Election) acquire(ctx context.Context, value string, wait bool) error {
+	w := waitq.New(e.s, e.prefix, e.key)
+	w.TryEmpty = !e.contended
+	err := w.AcquireFirst(ctx, value, wait)
+	e.contended = w.Contended
+	e.key = w.NextKey(err)
+	if errors.Is(err, waitq.ErrWouldWait) {
+		return ErrLeaderExists
+	}
+	if err != nil {
+		return err
 	}
 	e.h.Start(w)
 	return nil
@@ -191,6 +256,15 @@ func (e *Election) Leader(ctx context.Context) (LeaderInfo, error) {
 // the last leadership's (closed) channel. The Election closes the channel;
 // callers only receive from it.
 func (e *Election) Done() <-chan struct{} { return e.h.Done() }
+
+// Context returns a context derived from parent that is cancelled when the
+// current leadership ends, as [Election.Done] is closed, with why as its
+// [context.Cause]: [ErrNotLeader] after Resign, [ErrLost] or
+// [ErrSessionExpired] on loss. Give it to the work only a leader may do.
+// Without a current leadership the context is cancelled already.
+func (e *Election) Context(parent context.Context) context.Context {
+	return e.h.Context(parent, ErrNotLeader)
+}
 
 // Err returns nil while the handle leads, [ErrNotLeader] before the first
 // Campaign and after Resign, and [ErrLost] or [ErrSessionExpired] once a

@@ -258,3 +258,27 @@ func TestBadInput(t *testing.T) {
 	require.Panics(t, func() { election.Run(t.Context(), cli, "x", nil) })
 	require.Panics(t, func() { election.Run(t.Context(), cli, "", work) })
 }
+
+// TestNewRefusesRunOptions: New takes the package's Option type, and
+// panics on an option that only Run uses rather than ignore it.
+func TestNewRefusesRunOptions(t *testing.T) {
+	t.Parallel()
+	cli := testutil.Client(t, srv)
+	pfx := testutil.Prefix(t, cli)
+	s := testutil.Session(t, cli, 10)
+	require.NotNil(t, election.New(s, pfx+"e"))
+	tests := []struct {
+		name string
+		opt  election.Option
+	}{
+		{"WithValue", election.WithValue("v")},
+		{"WithTTL", election.WithTTL(5 * time.Second)},
+		{"WithRecampaign", election.WithRecampaign()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.PanicsWithValue(t, "election: New does not take "+tt.name+", which configures Run",
+				func() { election.New(s, pfx+"e", tt.opt) })
+		})
+	}
+}

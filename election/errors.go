@@ -13,6 +13,11 @@ var (
 	// returns an error that wraps both ErrNotLeader and [ErrLost].
 	ErrNotLeader = errors.New("election: not leader")
 
+	// ErrLeaderExists is returned by [Election.TryCampaign] when another
+	// candidate leads or is ahead in line, or another goroutine campaigns
+	// through the same *Election.
+	ErrLeaderExists = errors.New("election: another candidate leads")
+
 	// ErrNoLeader is returned by [Election.Leader] when nobody leads: no
 	// candidate has a key under the election's name.
 	ErrNoLeader = errors.New("election: no leader")

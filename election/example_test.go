@@ -139,3 +139,37 @@ func ExampleRun() {
 	// work stopped
 	// run ended by shutdown: true
 }
+
+// ExampleElection_TryCampaign leads only if nobody else does, without
+// waiting in line.
+func ExampleElection_TryCampaign() {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: srv.Endpoints()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cli.Close()
+	ctx := context.Background()
+	s1, err := concurrency.NewSession(cli)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s1.Close()
+	s2, err := concurrency.NewSession(cli)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s2.Close()
+
+	first := election.New(s1, "/example/try")
+	if err := first.TryCampaign(ctx, "first"); err != nil {
+		log.Fatal(err)
+	}
+	second := election.New(s2, "/example/try")
+	err = second.TryCampaign(ctx, "second")
+	fmt.Println("second leads:", err == nil, "leader exists:", errors.Is(err, election.ErrLeaderExists))
+	if err := first.Resign(ctx); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// second leads: false leader exists: true
+}

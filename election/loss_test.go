@@ -19,6 +19,7 @@ var loss = testutil.LossCase{
 	New:     func(s *concurrency.Session, name string) testutil.Subject { return subject{election.New(s, name)} },
 	Lost:    election.ErrLost,
 	Expired: election.ErrSessionExpired,
+	NotHeld: election.ErrNotLeader,
 }
 
 // TestDoneWhenLost: Done closes and Err says why when the lease is

@@ -1,12 +1,14 @@
 package election
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 )
 
-// Option configures [Run].
+// Option configures [Run] or [New]. Every option today configures Run
+// only: [New] panics if given one, rather than ignore it.
 type Option interface{ apply(*options) }
 
 type optionFunc func(*options)
@@ -17,8 +19,13 @@ type options struct {
 	ttl         int // seconds
 	value       string
 	onNewLeader func(LeaderInfo)
-	backoff     backoff.BackOff
+	initial     time.Duration // see WithBackoff
+	max         time.Duration
 	recampaign  bool
+
+	// runOnly names the last option given that only Run uses, for New's
+	// panic.
+	runOnly string
 }
 
 // DefaultTTL is the lease TTL of the sessions [Run] creates unless
@@ -28,20 +35,21 @@ type options struct {
 const DefaultTTL = 15 * time.Second
 
 func buildOptions(opts []Option) options {
-	o := options{ttl: int(DefaultTTL / time.Second)}
+	o := options{ttl: int(DefaultTTL / time.Second), initial: 100 * time.Millisecond, max: 5 * time.Second}
 	for _, opt := range opts {
 		opt.apply(&o)
 	}
-	if o.backoff == nil {
-		b := backoff.NewExponentialBackOff()
-		b.InitialInterval = 100 * time.Millisecond
-		b.Multiplier = 2
-		b.RandomizationFactor = 0.5
-		b.MaxInterval = 5 * time.Second
-		b.MaxElapsedTime = 0
-		o.backoff = b
-	}
 	return o
+}
+
+// newBackoff returns the pacing of one Run, as WithBackoff describes it.
+func (o *options) newBackoff() *backoff.ExponentialBackOff {
+	return backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(o.initial),
+		backoff.WithMaxInterval(o.max),
+		backoff.WithMultiplier(2),
+		backoff.WithRandomizationFactor(0.5),
+		backoff.WithMaxElapsedTime(0))
 }
 
 // WithTTL sets the TTL of the lease of each session [Run] creates, rounded
@@ -54,14 +62,14 @@ func WithTTL(ttl time.Duration) Option {
 		panic("election: TTL below one second")
 	}
 	secs := int((ttl + time.Second - 1) / time.Second)
-	return optionFunc(func(o *options) { o.ttl = secs })
+	return optionFunc(func(o *options) { o.ttl = secs; o.runOnly = "WithTTL" })
 }
 
 // WithValue sets the value [Run] campaigns with, for example the host name
 // and process id, so that observers can tell who leads. The default is
 // empty.
 func WithValue(v string) Option {
-	return optionFunc(func(o *options) { o.value = v })
+	return optionFunc(func(o *options) { o.value = v; o.runOnly = "WithValue" })
 }
 
 // WithOnNewLeader makes [Run] call f with the election's leader when Run
@@ -71,23 +79,28 @@ func WithValue(v string) Option {
 // before it returns; f should return quickly, since later changes wait for
 // it.
 func WithOnNewLeader(f func(LeaderInfo)) Option {
-	return optionFunc(func(o *options) { o.onNewLeader = f })
+	return optionFunc(func(o *options) { o.onNewLeader = f; o.runOnly = "WithOnNewLeader" })
 }
 
 // WithBackoff sets how long [Run] waits before campaigning again after a
 // failure: a leadership lost, a session that could not be created or
 // expired while campaigning, or (with [WithRecampaign]) work that failed.
-// Run resets b when it starts and whenever it becomes leader, and returns
-// if b says [backoff.Stop]. Run owns b: give each Run its own. The default
-// is exponential from 100 ms to 5 s, with ±50% jitter, never stopping.
-func WithBackoff(b backoff.BackOff) Option {
-	return optionFunc(func(o *options) { o.backoff = b })
+// The wait is exponential from initial, doubling up to max, each one drawn
+// at random between half and one and a half times the current interval so
+// that replicas that lost together do not campaign in step; it starts over
+// from initial whenever Run leads. The defaults are 100 ms and 5 s. It
+// panics if initial is negative or max is smaller than initial.
+func WithBackoff(initial, max time.Duration) Option {
+	if initial < 0 || max < initial {
+		panic(fmt.Sprintf("election: WithBackoff(%v, %v): need 0 <= initial <= max", initial, max))
+	}
+	return optionFunc(func(o *options) { o.initial, o.max = initial, max; o.runOnly = "WithBackoff" })
 }
 
 // WithRecampaign makes [Run] campaign again when work returns while still
 // leading, instead of returning: at once after a nil return, after a
 // backoff pause after an error. Run then returns only when its context is
-// done or the backoff stops.
+// done or etcd refuses this user.
 func WithRecampaign() Option {
-	return optionFunc(func(o *options) { o.recampaign = true })
+	return optionFunc(func(o *options) { o.recampaign = true; o.runOnly = "WithRecampaign" })
 }

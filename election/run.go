@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/coordkit/coordkit/internal/errs"
 	"github.com/coordkit/coordkit/internal/lease"
 	"github.com/coordkit/coordkit/internal/waitq"
@@ -47,8 +46,7 @@ const lostCleanupTimeout = time.Second
 // role does not cover name, or its credentials are rejected) is not: Run
 // returns that error at once. When ctx is done Run stops campaigning,
 // cancels work's context, waits for work, resigns, and returns an error
-// that satisfies errors.Is(err, ctx.Err()). If the backoff stops, Run
-// returns the last failure, wrapped. Run returns only after every
+// that satisfies errors.Is(err, ctx.Err()). Run returns only after every
 // goroutine it started, and every callback, has returned.
 //
 // It panics if cli or work is nil, or name is empty or "/".
@@ -84,8 +82,7 @@ type runner struct {
 }
 
 func (r *runner) loop(ctx context.Context) error {
-	b := r.opts.backoff
-	b.Reset()
+	b := r.opts.newBackoff()
 	for {
 		led, retry, err := r.term(ctx)
 		if ctx.Err() != nil {
@@ -108,11 +105,7 @@ func (r *runner) loop(ctx context.Context) error {
 				continue
 			}
 		}
-		d := b.NextBackOff()
-		if d == backoff.Stop {
-			return fmt.Errorf("election: run %q: gave up: %w", r.prefix, err)
-		}
-		t := time.NewTimer(d)
+		t := time.NewTimer(b.NextBackOff())
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -39,7 +39,8 @@
 // A hold ends when it is unlocked, when its lease expires or is revoked, when
 // its key is deleted by someone else, when its session is closed, or when the
 // client has gone too long without confirming its lease with the server.
-// [Mutex.Done] is closed at that moment and [Mutex.Err] says why. The last
+// [Mutex.Done] is closed at that moment, [Mutex.Err] says why, and every
+// context from [Mutex.Context] is cancelled with that cause. The last
 // case is judged on the local clock, counted from when the last successful
 // lease probe was sent, less a margin, so a client cut off from etcd knows it
 // has lost the lock before the server can give it to someone else.

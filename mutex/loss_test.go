@@ -19,6 +19,7 @@ var loss = testutil.LossCase{
 	New:     func(s *concurrency.Session, name string) testutil.Subject { return subject{mutex.New(s, name)} },
 	Lost:    mutex.ErrLost,
 	Expired: mutex.ErrSessionExpired,
+	NotHeld: mutex.ErrNotLocked,
 }
 
 // TestDoneWhenLost: Done closes and Err says why when the lease is

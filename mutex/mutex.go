@@ -132,6 +132,15 @@ func (m *Mutex) Unlock(ctx context.Context) error {
 // someone else is seen.
 func (m *Mutex) Done() <-chan struct{} { return m.h.Done() }
 
+// Context returns a context derived from parent that is cancelled when the
+// current hold ends, as [Mutex.Done] is closed, with why as its
+// [context.Cause]: [ErrNotLocked] after Unlock, [ErrLost] or
+// [ErrSessionExpired] on loss. Give it to work that must stop when the
+// lock goes. Without a current hold the context is cancelled already.
+func (m *Mutex) Context(parent context.Context) context.Context {
+	return m.h.Context(parent, ErrNotLocked)
+}
+
 // Err returns nil while the lock is held, [ErrNotLocked] before the first
 // Lock and after Unlock, and [ErrLost] or [ErrSessionExpired] once a hold
 // has been lost (until Unlock). Lease loss is seen at once; a key deleted by

@@ -122,8 +122,10 @@ func (c *Claim) end(ctx context.Context, op string, ops ...clientv3.Op) error {
 	if done {
 		return fmt.Errorf("queue: %s %s: %w", op, c.item.Key, ErrNotClaimed)
 	}
+	undo := c.hold.Releasing()
 	resp, err := c.q.cli.Txn(ctx).If(c.hold.W.IsOwner()).Then(ops...).Commit()
 	if err != nil {
+		undo()
 		return fmt.Errorf("queue: %s %s: outcome unknown: %w", op, c.item.Key, err)
 	}
 	ended := ErrNotClaimed
@@ -149,6 +151,14 @@ func (c *Claim) end(ctx context.Context, op string, ops ...clientv3.Op) error {
 // the lease's local deadline passed. The Claim closes the channel; callers
 // only receive from it. The first call starts watching the claim's marker.
 func (c *Claim) Done() <-chan struct{} { return c.hold.Done() }
+
+// Context returns a context derived from parent that is cancelled when the
+// claim ends, as [Claim.Done] is closed, with why as its [context.Cause]:
+// [ErrNotClaimed] after Ack or Nack, an error wrapping [ErrLost] or
+// [ErrSessionExpired] on loss. Give it to the processing of the item.
+func (c *Claim) Context(parent context.Context) context.Context {
+	return c.hold.Context(parent)
+}
 
 // Err returns nil while the claim holds, [ErrNotClaimed] after Ack or
 // Nack, and an error wrapping [ErrLost] or [ErrSessionExpired] once the

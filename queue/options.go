@@ -29,8 +29,11 @@ const DefaultBatch = 8
 // that they return to the queue if the consumer dies. The session is
 // borrowed: the caller creates it and closes it, which makes every item
 // still claimed through it visible again. It must be a session on the same
-// etcd cluster as the queue's client.
+// etcd cluster as the queue's client. It panics if s is nil.
 func WithSession(s *concurrency.Session) Option {
+	if s == nil {
+		panic("queue: WithSession(nil)")
+	}
 	return optionFunc(func(o *options) { o.session = s })
 }
 

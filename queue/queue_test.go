@@ -242,7 +242,10 @@ func TestBadInput(t *testing.T) {
 	require.Panics(t, func() { queue.New(nil, "x") })
 	require.Panics(t, func() { queue.WithPriority(queue.MaxPriority + 1) })
 	require.Panics(t, func() { queue.WithBatch(0) })
-	require.Panics(t, func() { queue.New(cli, "/x").Claim(t.Context()) }, "Claim without a session")
+	const noSession = "queue: Claim needs a session: create the queue with WithSession"
+	require.PanicsWithValue(t, noSession, func() { queue.New(cli, "/x").Claim(t.Context()) }, "Claim without a session")
+	require.PanicsWithValue(t, noSession, func() { queue.New(cli, "/x").TryClaim(t.Context()) }, "TryClaim without a session")
+	require.PanicsWithValue(t, "queue: WithSession(nil)", func() { queue.WithSession(nil) })
 }
 
 // TestConcurrentHandlesShareOneQueue runs several goroutines on one handle

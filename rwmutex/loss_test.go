@@ -23,11 +23,11 @@ func (m reader) Release(ctx context.Context) error { return m.RUnlock(ctx) }
 var losses = map[string]testutil.LossCase{
 	"write": {
 		New:  func(s *concurrency.Session, name string) testutil.Subject { return writer{rwmutex.New(s, name)} },
-		Lost: rwmutex.ErrLost, Expired: rwmutex.ErrSessionExpired,
+		Lost: rwmutex.ErrLost, Expired: rwmutex.ErrSessionExpired, NotHeld: rwmutex.ErrNotLocked,
 	},
 	"read": {
 		New:  func(s *concurrency.Session, name string) testutil.Subject { return reader{rwmutex.New(s, name)} },
-		Lost: rwmutex.ErrLost, Expired: rwmutex.ErrSessionExpired,
+		Lost: rwmutex.ErrLost, Expired: rwmutex.ErrSessionExpired, NotHeld: rwmutex.ErrNotLocked,
 	},
 }
 

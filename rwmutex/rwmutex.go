@@ -165,6 +165,15 @@ func (m *RWMutex) unlock(ctx context.Context, op string, write bool) error {
 // callers only receive from it.
 func (m *RWMutex) Done() <-chan struct{} { return m.h.Done() }
 
+// Context returns a context derived from parent that is cancelled when the
+// current hold, read or write, ends, as [RWMutex.Done] is closed, with why
+// as its [context.Cause]: [ErrNotLocked] after unlocking, [ErrLost] or
+// [ErrSessionExpired] on loss. Without a current hold the context is
+// cancelled already.
+func (m *RWMutex) Context(parent context.Context) context.Context {
+	return m.h.Context(parent, ErrNotLocked)
+}
+
 // Err returns nil while a lock is held, [ErrNotLocked] before the first lock
 // and after unlocking, and [ErrLost] or [ErrSessionExpired] once a hold has
 // been lost (until it is unlocked). Lease loss is seen at once; a key

@@ -26,11 +26,6 @@ var (
 	// meaningless and the other could never be granted.
 	ErrInvalidWeight = errors.New("semaphore: weight must be between 1 and the limit")
 
-	// ErrInvalidLimit is returned by [Semaphore.Acquire] and
-	// [Semaphore.TryAcquire], without contacting etcd, when the semaphore was
-	// made with a limit below 1.
-	ErrInvalidLimit = errors.New("semaphore: limit must be at least 1")
-
 	// ErrNotHeld is returned by [Semaphore.Release] when the handle holds no
 	// permits, and by [Semaphore.Err] before the first Acquire and after
 	// Release.

@@ -13,6 +13,7 @@ var loss = testutil.LossCase{
 	New:     func(s *concurrency.Session, name string) testutil.Subject { return whole{semaphore.New(s, name, 2)} },
 	Lost:    semaphore.ErrLost,
 	Expired: semaphore.ErrSessionExpired,
+	NotHeld: semaphore.ErrNotHeld,
 }
 
 // TestDoneWhenLost: Done closes and Err says why when the lease is

@@ -30,11 +30,14 @@ type Semaphore struct {
 // the weights they hold add up to at most limit, and holds through session
 // s. The session is borrowed: the caller creates it, may share it among
 // many primitives, and closes it, which releases every grant held through
-// it. New does no I/O. A limit below 1 makes every Acquire return
-// [ErrInvalidLimit]. New panics if s is nil or name is empty or "/".
+// it. New does no I/O. It panics if s is nil, name is empty or "/", or
+// limit < 1.
 func New(s *concurrency.Session, name string, limit int, opts ...Option) *Semaphore {
 	if s == nil {
 		panic("semaphore: nil session")
+	}
+	if limit < 1 {
+		panic(fmt.Sprintf("semaphore: limit %d < 1", limit))
 	}
 	prefix := waitq.Prefix("semaphore", name)
 	o := options{}
@@ -60,10 +63,10 @@ func New(s *concurrency.Session, name string, limit int, opts ...Option) *Semaph
 // answers while it elects a leader or lacks a quorum does not end it: it
 // tries again while ctx and the session's lease last.
 //
-// It returns [ErrInvalidWeight] or [ErrInvalidLimit] at once for a request
-// that can never be granted, [ErrLimitMismatch] if someone holding or
-// waiting opened the semaphore with another limit, an error satisfying
-// errors.Is(err, ctx.Err()) when ctx ended, and an error wrapping
+// It returns [ErrInvalidWeight] at once for a request that can never be
+// granted, [ErrLimitMismatch] if someone holding or waiting opened the
+// semaphore with another limit, an error satisfying errors.Is(err,
+// ctx.Err()) when ctx ended, and an error wrapping
 // [ErrSessionExpired] or [ErrLost] when the session's lease or the waiter's
 // key went away while it waited. On any error it deletes its key first, so
 // nothing is left behind (if etcd cannot be reached for that, the key goes
@@ -101,10 +104,7 @@ func (m *Semaphore) TryAcquire(ctx context.Context, n int) error {
 }
 
 func (m *Semaphore) valid(n int) error {
-	switch {
-	case m.limit < 1:
-		return fmt.Errorf("%w, got %d", ErrInvalidLimit, m.limit)
-	case n < 1 || n > m.limit:
+	if n < 1 || n > m.limit {
 		return fmt.Errorf("%w (%d), got %d", ErrInvalidWeight, m.limit, n)
 	}
 	return nil
@@ -229,6 +229,15 @@ func (m *Semaphore) Release(ctx context.Context) error {
 // grant's (closed) channel. The Semaphore closes the channel; callers only
 // receive from it.
 func (m *Semaphore) Done() <-chan struct{} { return m.h.Done() }
+
+// Context returns a context derived from parent that is cancelled when the
+// current grant ends, as [Semaphore.Done] is closed, with why as its
+// [context.Cause]: [ErrNotHeld] after Release, [ErrLost] or
+// [ErrSessionExpired] on loss. Without a current grant the context is
+// cancelled already.
+func (m *Semaphore) Context(parent context.Context) context.Context {
+	return m.h.Context(parent, ErrNotHeld)
+}
 
 // Err returns nil while permits are held, [ErrNotHeld] before the first
 // Acquire and after Release, and [ErrLost] or [ErrSessionExpired] once a

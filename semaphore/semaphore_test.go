@@ -205,8 +205,6 @@ func TestBadInput(t *testing.T) {
 		{"zero weight", m, 0, semaphore.ErrInvalidWeight},
 		{"negative weight", m, -1, semaphore.ErrInvalidWeight},
 		{"weight above limit", m, 4, semaphore.ErrInvalidWeight},
-		{"zero limit", semaphore.New(s, pfx+"sem", 0), 1, semaphore.ErrInvalidLimit},
-		{"negative limit", semaphore.New(s, pfx+"sem", -2), 1, semaphore.ErrInvalidLimit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -223,6 +221,8 @@ func TestBadInput(t *testing.T) {
 	require.NoError(t, m.Acquire(ctx, 3), "the handle is usable after bad requests")
 	require.NoError(t, m.Release(ctx))
 	require.PanicsWithValue(t, "semaphore: empty name", func() { semaphore.New(s, "", 1) })
+	require.PanicsWithValue(t, "semaphore: limit 0 < 1", func() { semaphore.New(s, pfx+"sem", 0) })
+	require.PanicsWithValue(t, "semaphore: limit -2 < 1", func() { semaphore.New(s, pfx+"sem", -2) })
 	require.Panics(t, func() { semaphore.New(s, "/", 1) })
 	require.Panics(t, func() { semaphore.New(nil, "x", 1) })
 }

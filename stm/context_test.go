@@ -3,6 +3,7 @@ package stm_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,6 +39,7 @@ func TestMaxAttempts(t *testing.T) {
 		stm.WithMaxAttempts(3), stm.WithBackoff(0, 0), stm.WithStats(&stats))
 	require.ErrorIs(t, err, stm.ErrTooManyAttempts)
 	require.ErrorIs(t, err, stm.ErrConflict)
+	requireNoStutter(t, err)
 	require.Equal(t, 3, attempts)
 	require.Equal(t, stm.Result{Attempts: 3, Conflicts: 3}, res)
 	require.Equal(t, "3", get(t, cli, p+"k"))
@@ -70,6 +72,7 @@ func TestContextEndsRun(t *testing.T) {
 		require.ErrorIs(t, err, context.Canceled)
 		require.ErrorIs(t, err, stm.ErrConflict, "the last failure is kept")
 		require.NotErrorIs(t, err, stm.ErrUncertain)
+		requireNoStutter(t, err)
 		require.Equal(t, 1, res.Attempts)
 		require.Equal(t, "1", get(t, cli, p+"k"))
 	})
@@ -114,6 +117,7 @@ func TestContextEndsRun(t *testing.T) {
 		_, err := stm.Run(ctx, tap.client(t), incr(p+"n"))
 		require.ErrorIs(t, err, context.Canceled)
 		require.ErrorIs(t, err, stm.ErrUncertain)
+		requireNoStutter(t, err)
 	})
 	t.Run("deadline", func(t *testing.T) {
 		t.Parallel()
@@ -158,4 +162,11 @@ func TestCompactedSnapshotIsRetried(t *testing.T) {
 	require.Equal(t, 2, res.Attempts)
 	require.Equal(t, 1, res.Errors)
 	require.Equal(t, "3", get(t, cli, p+"sum"))
+}
+
+// requireNoStutter checks that an error from Run names its package once:
+// "stm: too many attempts (3): conflict", not "stm: stm: …: stm: conflict".
+func requireNoStutter(t *testing.T, err error) {
+	t.Helper()
+	require.Equal(t, 1, strings.Count(err.Error(), "stm:"), "Run() = %q, want one \"stm:\"", err)
 }

@@ -61,7 +61,7 @@
 // # Retries and errors
 //
 // Conflicts are retried after an exponential backoff with jitter
-// (github.com/cenkalti/backoff/v4; [WithBackoff]). The next attempt reads
+// ([WithBackoff], the same shape as election's). The next attempt reads
 // everything the failed one read in its first round trip, so a retry costs
 // two round trips however many keys the function reads one by one. Waiting
 // lets the transaction that won finish rather than collide again: with 8

@@ -3,6 +3,7 @@ package stm
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ErrConflict is the cause of a failed commit: a key the attempt read (or,
@@ -57,3 +58,20 @@ func (e *PanicError) Unwrap() error {
 	err, _ := e.Value.(error)
 	return err
 }
+
+// innerError is an error of this package wrapped inside another one: it
+// prints without its "stm: " prefix, so that a message names the package
+// once ("stm: too many attempts (3): conflict"), and unwraps to the error
+// itself for errors.Is and errors.As.
+type innerError struct{ err error }
+
+func inner(err error) error {
+	if err == nil {
+		return nil
+	}
+	return innerError{err}
+}
+
+func (e innerError) Error() string { return strings.TrimPrefix(e.err.Error(), "stm: ") }
+
+func (e innerError) Unwrap() error { return e.err }

@@ -142,6 +142,7 @@ func TestTransientErrors(t *testing.T) {
 			res, err := stm.Run(t.Context(), tap.client(t), incr(p+"n"))
 			if tt.err != nil {
 				require.ErrorIs(t, err, tt.err)
+				requireNoStutter(t, err)
 			} else {
 				require.NoError(t, err)
 			}
@@ -276,5 +277,25 @@ func TestUnguardedCommitIsNotResent(t *testing.T) {
 	_, err := stm.Run(t.Context(), tap.client(t), incr(p+"n"), stm.WithIsolation(stm.ReadCommitted))
 	require.Equal(t, 1, commits, "the commit was sent once")
 	require.ErrorIs(t, err, stm.ErrUncertain)
+	requireNoStutter(t, err)
 	require.Equal(t, "1", get(t, cli, p+"n"), "applied exactly once")
+}
+
+// TestResendsRunOut: a commit whose answer never comes back is sent again
+// as many times as WithMaxAttempts allows; then Run reports both
+// ErrUncertain and ErrTooManyAttempts, in a message that names the
+// package once.
+func TestResendsRunOut(t *testing.T) {
+	t.Parallel()
+	_, p := setup(t)
+	tap := &txnTap{fault: func(n int, _ *pb.TxnRequest, call func() error) error {
+		if n >= 2 {
+			return errUnavailable // the commit and every resend never reach etcd
+		}
+		return call()
+	}}
+	_, err := stm.Run(t.Context(), tap.client(t), incr(p+"n"), stm.WithMaxAttempts(2), stm.WithBackoff(0, 0))
+	require.ErrorIs(t, err, stm.ErrUncertain)
+	require.ErrorIs(t, err, stm.ErrTooManyAttempts)
+	requireNoStutter(t, err)
 }

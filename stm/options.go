@@ -109,7 +109,7 @@ func WithPrefetch(keys ...string) Option {
 
 // WithBackoff sets the wait after a conflict: exponential from initial, up
 // to max, each wait drawn at random between half and one and a half times
-// the current interval (github.com/cenkalti/backoff/v4). The defaults are
+// the current interval. The defaults are
 // 2 ms and 25 ms, suited to an etcd a fraction of a millisecond away; scale
 // them with the round trip to a distant one. After a wait, the next attempt
 // reads afresh, in its first round trip, everything the failed one read.

@@ -157,7 +157,7 @@ func (r *runner) commit() (done bool, err error) {
 	if err != nil {
 		switch {
 		case r.ctx.Err() != nil:
-			return false, fmt.Errorf("stm: commit: %w: %w", ErrUncertain, r.ctx.Err())
+			return false, fmt.Errorf("%w: %w", ErrUncertain, r.ctx.Err())
 		case !transient(err):
 			return false, fmt.Errorf("stm: commit: %w", err)
 		case !applied(err):
@@ -166,7 +166,7 @@ func (r *runner) commit() (done bool, err error) {
 		case !c.guarded:
 			// A write no compare covers (ReadCommitted, blind writes): sent
 			// again, it could apply twice. Say so rather than guess.
-			return false, fmt.Errorf("stm: commit: %w: %w", ErrUncertain, err)
+			return false, fmt.Errorf("%w: %w", ErrUncertain, inner(err))
 		}
 		if resp, err = r.resend(c, err); err != nil {
 			return false, err
@@ -210,21 +210,21 @@ func (r *runner) resend(c commit, first error) (*clientv3.TxnResponse, error) {
 	for n := 1; ; n++ {
 		r.res.Errors++
 		if r.o.maxAttempts > 0 && n > r.o.maxAttempts {
-			return nil, fmt.Errorf("stm: commit: %w: %w (%d resends): %w", ErrUncertain, ErrTooManyAttempts, n-1, last)
+			return nil, fmt.Errorf("%w: %w (%d resends): %w", ErrUncertain, inner(ErrTooManyAttempts), n-1, last)
 		}
 		if err := r.sleep(r.errorBo, last); err != nil {
-			return nil, fmt.Errorf("stm: commit: %w: %w", ErrUncertain, err)
+			return nil, fmt.Errorf("%w: %w", ErrUncertain, inner(err))
 		}
 		resp, err := r.send(c, false)
 		switch {
 		case err == nil && resp.Succeeded:
 			return resp, nil
 		case err == nil:
-			return nil, fmt.Errorf("stm: commit: %w: sent again after %w, it conflicted", ErrUncertain, first)
+			return nil, fmt.Errorf("%w: sent again after %w, it conflicted", ErrUncertain, first)
 		case r.ctx.Err() != nil:
-			return nil, fmt.Errorf("stm: commit: %w: %w", ErrUncertain, r.ctx.Err())
+			return nil, fmt.Errorf("%w: %w", ErrUncertain, r.ctx.Err())
 		case !transient(err):
-			return nil, fmt.Errorf("stm: commit: %w: sent again after %w: %w", ErrUncertain, first, err)
+			return nil, fmt.Errorf("%w: sent again after %w: %w", ErrUncertain, first, err)
 		}
 		last = err
 	}
@@ -248,7 +248,7 @@ func (r *runner) retryError(err error) error {
 
 func (r *runner) giveUp(cause error) error {
 	if r.o.maxAttempts > 0 && r.res.Attempts >= r.o.maxAttempts {
-		return fmt.Errorf("stm: %w (%d): %w", ErrTooManyAttempts, r.res.Attempts, cause)
+		return fmt.Errorf("%w (%d): %w", ErrTooManyAttempts, r.res.Attempts, inner(cause))
 	}
 	return nil
 }
@@ -259,7 +259,7 @@ func (r *runner) sleep(b *backoff.ExponentialBackOff, cause error) error {
 	d := b.NextBackOff()
 	if d <= 0 {
 		if err := r.ctx.Err(); err != nil {
-			return fmt.Errorf("stm: after %d attempts: %w (last: %w)", r.res.Attempts, err, cause)
+			return fmt.Errorf("stm: after %d attempts: %w (last: %w)", r.res.Attempts, err, inner(cause))
 		}
 		return nil
 	}
@@ -269,7 +269,7 @@ func (r *runner) sleep(b *backoff.ExponentialBackOff, cause error) error {
 	case <-t.C:
 		return nil
 	case <-r.ctx.Done():
-		return fmt.Errorf("stm: after %d attempts: %w (last: %w)", r.res.Attempts, r.ctx.Err(), cause)
+		return fmt.Errorf("stm: after %d attempts: %w (last: %w)", r.res.Attempts, r.ctx.Err(), inner(cause))
 	}
 }
 

@@ -74,25 +74,16 @@ resigns and exits 0 (at once if CMD is not running).
 			}
 			return holdAndRun(cmd, cfg, o, key, argv, func(ctx context.Context, s *concurrency.Session) (hold, error) {
 				e := election.New(s, key)
+				var err error
 				if o.waitSet && o.wait == 0 {
-					// No try-campaign exists: ask who leads, and campaign only if
-					// nobody does. Another candidate may still slip in first;
-					// then the campaign gives up after --command-timeout
-					// rather than wait behind it, as --wait 0 promises.
-					if l, err := e.Leader(ctx); err == nil {
-						return e, fmt.Errorf("%w (leader token %d)", errNotAcquired, l.Rev)
-					} else if !errors.Is(err, election.ErrNoLeader) {
-						return e, err
-					}
-					cctx, cancel := context.WithTimeout(ctx, cfg.CommandTimeout)
-					defer cancel()
-					err := e.Campaign(cctx, value)
-					if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-						err = errNotAcquired
-					}
-					return e, err
+					err = e.TryCampaign(ctx, value)
+				} else {
+					err = e.Campaign(ctx, value)
 				}
-				return e, e.Campaign(ctx, value)
+				if errors.Is(err, election.ErrLeaderExists) {
+					err = errNotAcquired
+				}
+				return e, err
 			})
 		},
 	}

@@ -19,17 +19,20 @@ type Subject interface {
 	Acquire(ctx context.Context) error
 	Release(ctx context.Context) error
 	Done() <-chan struct{}
+	Context(parent context.Context) context.Context
 	Err() error
 	Key() string
 	Txn(ctx context.Context, cmps ...clientv3.Cmp) clientv3.Txn
 }
 
 // LossCase is one primitive for the loss tests: how to make a handle on a
-// name, and its sentinel errors for a hold lost and a session expired.
+// name, and its sentinel errors for a hold lost, a session expired and no
+// hold (after Release).
 type LossCase struct {
 	New     func(s *concurrency.Session, name string) Subject
 	Lost    error
 	Expired error
+	NotHeld error
 }
 
 // RequireDoneWhenLeaseRevoked revokes a holder's lease: Done closes, Err
@@ -42,10 +45,14 @@ func RequireDoneWhenLeaseRevoked(t *testing.T, srv *etcdtest.Cluster, c LossCase
 	s := Session(t, Client(t, srv), 10)
 	m := c.New(s, pfx+"lock")
 	require.NoError(t, m.Acquire(t.Context()))
+	hctx := m.Context(t.Context())
 	_, err := cli.Revoke(t.Context(), s.Lease())
 	require.NoError(t, err)
 	WaitClosed(t, m.Done(), 10*time.Second, "Done after revoke")
 	require.True(t, errors.Is(m.Err(), c.Expired) || errors.Is(m.Err(), c.Lost), "Err = %v", m.Err())
+	WaitClosed(t, hctx.Done(), 10*time.Second, "Context after revoke")
+	cause := context.Cause(hctx)
+	require.True(t, errors.Is(cause, c.Expired) || errors.Is(cause, c.Lost), "Context's cause = %v", cause)
 	require.Error(t, m.Release(t.Context()), "releasing a lost hold reports the loss")
 	require.ErrorIs(t, m.Acquire(t.Context()), c.Expired, "acquiring on an expired session")
 }
@@ -63,12 +70,15 @@ func RequireDoneWhenKeyDeleted(t *testing.T, c LossCase) {
 	t.Cleanup(func() { cli.Delete(context.Background(), pfx+"data") })
 	m := c.New(Session(t, cli, 10), pfx+"lock")
 	require.NoError(t, m.Acquire(t.Context()))
-	done := m.Done()
+	// Context alone, without Done, starts watching the key.
+	hctx := m.Context(t.Context())
 	_, err := es.Compact(t.Context())
 	require.NoError(t, err)
 	_, err = cli.Delete(t.Context(), m.Key())
 	require.NoError(t, err)
-	WaitClosed(t, done, 10*time.Second, "Done after the key was deleted")
+	WaitClosed(t, hctx.Done(), 10*time.Second, "Context after the key was deleted")
+	require.ErrorIs(t, context.Cause(hctx), c.Lost, "Context's cause")
+	WaitClosed(t, m.Done(), time.Second, "Done after the key was deleted")
 	require.ErrorIs(t, m.Err(), c.Lost)
 	resp, err := m.Txn(t.Context()).Then(clientv3.OpPut(pfx+"data", "late")).Commit()
 	require.NoError(t, err)
@@ -76,9 +86,24 @@ func RequireDoneWhenKeyDeleted(t *testing.T, c LossCase) {
 	require.ErrorIs(t, m.Release(t.Context()), c.Lost)
 
 	require.NoError(t, m.Acquire(t.Context()), "holding again on the same handle after the loss")
+	hctx = m.Context(t.Context())
+	require.NoError(t, hctx.Err(), "the new hold's Context")
 	resp, err = m.Txn(t.Context()).Then(clientv3.OpPut(pfx+"data", "x")).Commit()
 	require.NoError(t, err)
 	require.True(t, resp.Succeeded, "the new hold's guarded write commits")
+	require.NoError(t, m.Release(t.Context()))
+	WaitClosed(t, hctx.Done(), time.Second, "Context after Release")
+	require.ErrorIs(t, context.Cause(hctx), c.NotHeld, "Context's cause after Release")
+	after := m.Context(t.Context())
+	require.ErrorIs(t, context.Cause(after), c.NotHeld, "Context with no hold is cancelled already")
+
+	// A parent that ends first ends the hold's Context, not the hold.
+	require.NoError(t, m.Acquire(t.Context()))
+	parent, cancel := context.WithCancel(t.Context())
+	hctx = m.Context(parent)
+	cancel()
+	WaitClosed(t, hctx.Done(), time.Second, "Context after its parent")
+	require.NoError(t, m.Err(), "the hold outlives its Context's parent")
 	require.NoError(t, m.Release(t.Context()))
 }
 

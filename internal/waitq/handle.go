@@ -86,6 +86,7 @@ func (h *Handle) Release(ctx context.Context, ended error, match func(*Hold) boo
 		return false, nil, nil
 	}
 	lost = hold.Err()
+	hold.Releasing() // the hold ends with ended whatever the delete does
 	existed, err := hold.W.Release(ctx)
 	if err == nil && !existed && lost == nil {
 		// The key was already gone: the hold had been lost unseen.
@@ -157,6 +158,18 @@ func (h *Handle) Done() <-chan struct{} {
 		return h.last.Done()
 	}
 	return h.closed
+}
+
+// Context returns the current hold's [Hold.Context]; with no current hold,
+// a context derived from parent that is cancelled already, with notHeld
+// as its cause.
+func (h *Handle) Context(parent context.Context, notHeld error) context.Context {
+	if hold := h.Current(); hold != nil {
+		return hold.Context(parent)
+	}
+	ctx, cancel := context.WithCancelCause(parent)
+	cancel(notHeld)
+	return ctx
 }
 
 // Err returns nil while a hold lasts, why it ended once it was lost, and

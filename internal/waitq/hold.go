@@ -22,15 +22,22 @@ type Hold struct {
 	done      chan struct{}
 	stopLease func() bool
 
-	mu     sync.Mutex // guards err, stop, exited
-	err    error      // why the hold ended; nil while held
-	stop   context.CancelFunc
-	exited chan struct{} // closed when the monitor returns; nil if none ran
+	// ended is cancelled, with why the hold ended as its cause, when done
+	// is closed: the parent of nothing, only a signal for [Hold.Context].
+	ended  context.Context
+	cancel context.CancelCauseFunc
+
+	mu        sync.Mutex // guards err, releasing, stop, exited
+	err       error      // why the hold ended; nil while held
+	releasing bool       // the owner is deleting the key: a delete is not a loss
+	stop      context.CancelFunc
+	exited    chan struct{} // closed when the monitor returns; nil if none ran
 }
 
 // NewHold starts following a waiter that has just acquired.
 func NewHold(w *Waiter) *Hold {
 	h := &Hold{W: w, done: make(chan struct{})}
+	h.ended, h.cancel = context.WithCancelCause(context.Background())
 	h.stopLease = context.AfterFunc(w.Tracker.Context(), func() {
 		if err := w.Tracker.Err(); err != nil {
 			h.finish(err)
@@ -70,7 +77,47 @@ func (h *Hold) finish(err error) {
 	if h.err == nil {
 		h.err = err
 		close(h.done)
+		h.cancel(err)
 	}
+}
+
+// Context returns a context derived from parent that is cancelled when the
+// hold ends, with why it ended as its cause ([context.Cause]); like Done,
+// it starts watching the key. A hold that has ended already gives a
+// context that is cancelled already.
+func (h *Hold) Context(parent context.Context) context.Context {
+	h.Done()
+	ctx, cancel := context.WithCancelCause(parent)
+	if h.ended.Err() != nil {
+		cancel(context.Cause(h.ended))
+		return ctx
+	}
+	// Neither callback outlives the hold or ctx: whichever ends first
+	// cancels ctx, and the other callback is then unregistered.
+	stop := context.AfterFunc(h.ended, func() { cancel(context.Cause(h.ended)) })
+	context.AfterFunc(ctx, func() { stop() })
+	return ctx
+}
+
+// Releasing tells the hold that its owner is about to delete its key, so
+// that the delete, when the monitor sees it, does not end the hold as lost
+// before [Hold.End] records why it ended. undo is for a delete that failed
+// before it could reach etcd.
+func (h *Hold) Releasing() (undo func()) {
+	h.mu.Lock()
+	h.releasing = true
+	h.mu.Unlock()
+	return func() {
+		h.mu.Lock()
+		h.releasing = false
+		h.mu.Unlock()
+	}
+}
+
+func (h *Hold) isReleasing() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.releasing
 }
 
 // End stops following the hold, waits for its monitor, and records err as
@@ -111,6 +158,11 @@ func (h *Hold) monitor(ctx context.Context) {
 		}
 		if lerr := h.W.Tracker.Err(); lerr != nil {
 			h.finish(lerr)
+			return
+		}
+		if errors.Is(err, errs.Lost) && h.isReleasing() {
+			// The owner's own delete: End records why the hold ended.
+			<-ctx.Done()
 			return
 		}
 		if errors.Is(err, errs.Lost) || errors.Is(err, errs.SessionExpired) {
