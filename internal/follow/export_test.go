@@ -1,0 +1,5 @@
+package follow
+
+// Opens returns how many watches f has opened: more than one means it has
+// restarted a broken watch.
+func Opens(f *Follower) int64 { return f.opens.Load() }
