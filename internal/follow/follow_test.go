@@ -289,3 +289,32 @@ func TestClosedClient(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusedOnReopen: a follower whose user loses the right to read its
+// keys while it waits ends with etcd's refusal when its watch has to be
+// opened again (here because the member restarted), instead of re-opening
+// it for as long as it is asked to wait.
+func TestRefusedOnReopen(t *testing.T) {
+	t.Parallel()
+	own := etcdtest.NewServer(t, etcdtest.WithAuth("rootpw"))
+	if err := own.AddUser(t.Context(), "app", "apppw", "app/"); err != nil {
+		t.Fatal(err)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: own.Endpoints(), Username: "app", Password: "apppw", DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	steps := watcher(t, cli, follow.New(cli, "app/", 0, follow.WithPrefix()), "app/")
+	wantStep(t, next(t, steps), step{relist: true})
+	if _, err := own.Client().RoleRevokePermission(t.Context(), "app", "app/", clientv3.GetPrefixRangeEnd("app/")); err != nil {
+		t.Fatal(err)
+	}
+	own.Member(0).Stop()
+	if err := own.Member(0).Restart(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(t, steps); !errors.Is(got.err, rpctypes.ErrPermissionDenied) {
+		t.Fatalf("Next() = %+v, want an error wrapping %v", got, rpctypes.ErrPermissionDenied)
+	}
+}
