@@ -142,7 +142,13 @@ func (f *Follower) open() {
 }
 
 // Close ends the follower's watch, if any. The follower is not used after.
-func (f *Follower) Close() { f.stop() }
+// A nil follower may be closed, for a caller that makes one only when it
+// has to wait.
+func (f *Follower) Close() {
+	if f != nil {
+		f.stop()
+	}
+}
 
 // stop ends the current watch; the next call to Next opens another.
 func (f *Follower) stop() {
