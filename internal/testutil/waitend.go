@@ -44,10 +44,11 @@ func endOf(t *testing.T, errc <-chan error, what string) error {
 	}
 }
 
-// RequireEndsOnClose calls wait on a name under the test's prefix, through
-// a client of srv of its own, and closes the client while wait blocks: wait
-// must return an error. Cleanup deletes what wait left under the prefix.
-func RequireEndsOnClose(t *testing.T, srv *etcdtest.Cluster, wait Wait) {
+// EndsOnClose calls wait on a name under the test's prefix, through a
+// client of srv of its own, closes the client while wait blocks, and
+// returns what wait returned then; it fails the test if wait does not
+// return. Cleanup deletes what wait left under the prefix.
+func EndsOnClose(t *testing.T, srv *etcdtest.Cluster, wait Wait) error {
 	t.Helper()
 	cli, err := clientv3.New(clientv3.Config{Endpoints: srv.Endpoints(), DialTimeout: 5 * time.Second})
 	if err != nil {
@@ -61,17 +62,15 @@ func RequireEndsOnClose(t *testing.T, srv *etcdtest.Cluster, wait Wait) {
 	})
 	errc := startWait(t, cli, pfx+"name", wait)
 	cli.Close()
-	if err := endOf(t, errc, "closing its client"); err == nil {
-		t.Fatal("the wait returned nil after its client was closed, want an error")
-	}
+	return endOf(t, errc, "closing its client")
 }
 
-// RequireEndsWhenRefused starts an etcd of its own with auth on, and calls
-// wait on "app/name" as a user whose role covers "app/". While wait blocks,
-// it takes that permission away and restarts the member, so that wait's
-// watch is opened again: wait must then return an error wrapping
-// rpctypes.ErrPermissionDenied, not open it again and again.
-func RequireEndsWhenRefused(t *testing.T, wait Wait) {
+// EndsWhenRefused starts an etcd of its own with auth on, and calls wait on
+// "app/name" as a user whose role covers "app/". While wait blocks, it takes
+// that permission away and restarts the member, so that wait's watch is
+// opened again and refused. It returns what wait returned then, and fails
+// the test if wait does not return: a refusal must not be retried.
+func EndsWhenRefused(t *testing.T, wait Wait) error {
 	t.Helper()
 	own := etcdtest.NewServer(t, etcdtest.WithAuth("rootpw"))
 	if err := own.AddUser(t.Context(), "app", "apppw", "app/"); err != nil {
@@ -90,7 +89,22 @@ func RequireEndsWhenRefused(t *testing.T, wait Wait) {
 	if err := own.Member(0).Restart(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := endOf(t, errc, "the refusal"); !errors.Is(err, rpctypes.ErrPermissionDenied) {
+	return endOf(t, errc, "the refusal")
+}
+
+// RequireEndsOnClose is [EndsOnClose] for a wait that must return an error.
+func RequireEndsOnClose(t *testing.T, srv *etcdtest.Cluster, wait Wait) {
+	t.Helper()
+	if err := EndsOnClose(t, srv, wait); err == nil {
+		t.Fatal("the wait returned nil after its client was closed, want an error")
+	}
+}
+
+// RequireEndsWhenRefused is [EndsWhenRefused] for a wait that must return
+// an error wrapping rpctypes.ErrPermissionDenied.
+func RequireEndsWhenRefused(t *testing.T, wait Wait) {
+	t.Helper()
+	if err := EndsWhenRefused(t, wait); !errors.Is(err, rpctypes.ErrPermissionDenied) {
 		t.Fatalf("wait = %v, want an error wrapping %v", err, rpctypes.ErrPermissionDenied)
 	}
 }
