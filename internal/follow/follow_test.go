@@ -244,15 +244,7 @@ func TestCompactionRelistsOnce(t *testing.T) {
 // with etcd's refusal, once, instead of re-opening it.
 func TestRefused(t *testing.T) {
 	t.Parallel()
-	own := etcdtest.NewServer(t, etcdtest.WithAuth("rootpw"))
-	if err := own.AddUser(t.Context(), "app", "apppw", "app/"); err != nil {
-		t.Fatal(err)
-	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: own.Endpoints(), Username: "app", Password: "apppw", DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
+	_, cli := testutil.AuthServer(t)
 	f := follow.New(cli, "other/", 1, follow.WithPrefix())
 	got := next(t, watcher(t, cli, f, "other/"))
 	if !errors.Is(got.err, rpctypes.ErrPermissionDenied) || !errs.Refused(got.err) {
@@ -296,24 +288,10 @@ func TestClosedClient(t *testing.T) {
 // it for as long as it is asked to wait.
 func TestRefusedOnReopen(t *testing.T) {
 	t.Parallel()
-	own := etcdtest.NewServer(t, etcdtest.WithAuth("rootpw"))
-	if err := own.AddUser(t.Context(), "app", "apppw", "app/"); err != nil {
-		t.Fatal(err)
-	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: own.Endpoints(), Username: "app", Password: "apppw", DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
+	own, cli := testutil.AuthServer(t)
 	steps := watcher(t, cli, follow.New(cli, "app/", 0, follow.WithPrefix()), "app/")
 	wantStep(t, next(t, steps), step{relist: true})
-	if _, err := own.Client().RoleRevokePermission(t.Context(), "app", "app/", clientv3.GetPrefixRangeEnd("app/")); err != nil {
-		t.Fatal(err)
-	}
-	own.Member(0).Stop()
-	if err := own.Member(0).Restart(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	testutil.RevokeAndRestart(t, own)
 	if got := next(t, steps); !errors.Is(got.err, rpctypes.ErrPermissionDenied) {
 		t.Fatalf("Next() = %+v, want an error wrapping %v", got, rpctypes.ErrPermissionDenied)
 	}

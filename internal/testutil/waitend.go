@@ -72,6 +72,16 @@ func EndsOnClose(t *testing.T, srv *etcdtest.Cluster, wait Wait) error {
 // the test if wait does not return: a refusal must not be retried.
 func EndsWhenRefused(t *testing.T, wait Wait) error {
 	t.Helper()
+	own, cli := AuthServer(t)
+	errc := startWait(t, cli, "app/name", wait)
+	RevokeAndRestart(t, own)
+	return endOf(t, errc, "the refusal")
+}
+
+// AuthServer starts an etcd of its own with auth on, and returns it with a
+// client of the user "app", whose role covers the keys under "app/" only.
+func AuthServer(t *testing.T) (*etcdtest.Cluster, *clientv3.Client) {
+	t.Helper()
 	own := etcdtest.NewServer(t, etcdtest.WithAuth("rootpw"))
 	if err := own.AddUser(t.Context(), "app", "apppw", "app/"); err != nil {
 		t.Fatal(err)
@@ -81,7 +91,14 @@ func EndsWhenRefused(t *testing.T, wait Wait) error {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
-	errc := startWait(t, cli, "app/name", wait)
+	return own, cli
+}
+
+// RevokeAndRestart takes away the permission of [AuthServer]'s user on
+// "app/" and restarts the member, so that the user's watches are opened
+// again, and refused.
+func RevokeAndRestart(t *testing.T, own *etcdtest.Cluster) {
+	t.Helper()
 	if _, err := own.Client().RoleRevokePermission(t.Context(), "app", "app/", clientv3.GetPrefixRangeEnd("app/")); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +106,6 @@ func EndsWhenRefused(t *testing.T, wait Wait) error {
 	if err := own.Member(0).Restart(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	return endOf(t, errc, "the refusal")
 }
 
 // RequireEndsOnClose is [EndsOnClose] for a wait that must return an error.
