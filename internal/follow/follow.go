@@ -33,7 +33,9 @@ type Follower struct {
 	cancel context.CancelFunc
 	resume bool         // the next watch starts at last+1 rather than in sync
 	pace   *retry.Pacer // spaces out re-opening a broken watch
-	opens  atomic.Int64 // watches opened, read by tests while Next runs
+	// Counts for tests, read while Next runs: watches opened, and watches
+	// that etcd confirmed.
+	opens, created atomic.Int64
 }
 
 // New returns a follower of key from revision rev on: Next delivers the
@@ -99,6 +101,7 @@ func (f *Follower) Next(ctx context.Context) (evs []*clientv3.Event, relist bool
 				}
 				continue
 			case wr.Created:
+				f.created.Add(1)
 				f.pacer().Reset()
 				if !f.resume && wr.Header.Revision > f.last {
 					// The store moved since the caller's read (or there was

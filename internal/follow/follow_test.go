@@ -130,9 +130,23 @@ func TestStartsInSync(t *testing.T) {
 	own := etcdtest.NewServer(t)
 	cli := own.NewClient(t)
 	rev := put(t, cli, "k/a")
-	steps := watcher(t, cli, follow.New(cli, "k/", rev, follow.WithPrefix()), "k/")
+	f := follow.New(cli, "k/", rev, follow.WithPrefix())
+	steps := watcher(t, cli, f, "k/")
+	eventually(t, func() bool { return follow.Created(f) > 0 }, "the watch was never confirmed")
 	put(t, cli, "k/b")
 	wantStep(t, next(t, steps), step{keys: []string{"b"}})
+}
+
+// eventually fails the test if cond does not hold within a generous bound.
+func eventually(t *testing.T, cond func() bool, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(msg)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestRestartsAfterLeaderLoss: a member that loses its leader cancels the
@@ -154,6 +168,7 @@ func TestRestartsAfterLeaderLoss(t *testing.T) {
 	rev := put(t, cli, "k/a")
 	f := follow.New(cli, "k/", rev, follow.WithPrefix())
 	steps := watcher(t, cli, f, "k/")
+	eventually(t, func() bool { return follow.Created(f) > 0 }, "the watch was never confirmed")
 	put(t, cli, "k/b")
 	wantStep(t, next(t, steps), step{keys: []string{"b"}})
 
@@ -162,13 +177,7 @@ func TestRestartsAfterLeaderLoss(t *testing.T) {
 			c.Member(i).Stop()
 		}
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for follow.Opens(f) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("the follower never re-opened its watch after the member lost its leader")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually(t, func() bool { return follow.Opens(f) > 1 }, "the follower never re-opened its watch after the member lost its leader")
 	for i := range c.Size() {
 		if i != lead {
 			if err := c.Member(i).Restart(t.Context()); err != nil {
