@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/coordkit/coordkit/internal/follow"
 	"github.com/coordkit/coordkit/internal/waitq"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -65,11 +66,13 @@ func (b *Barrier) Release(ctx context.Context) error {
 
 // Wait blocks until the barrier is not held, and returns nil at once if it
 // is not held now. It returns only when it has seen the barrier's key
-// absent or deleted, or with an error that satisfies errors.Is(err,
-// ctx.Err()) when ctx ends: a watch that breaks (compaction, leader loss,
-// a closed channel) is re-established, never taken as a release. A waiter
-// whose watch is broken while the barrier is released and held again at
-// once may miss that release if etcd compacted it meanwhile.
+// absent or deleted, or with an error: one that satisfies errors.Is(err,
+// ctx.Err()) when ctx ends, etcd's refusal when the user may not read the
+// key, or an error when the client is closed. A watch that breaks
+// (compaction, leader loss, a closed channel) is re-established, never
+// taken as a release. A waiter whose watch is broken while the barrier is
+// released and held again at once may miss that release if etcd compacted
+// it meanwhile.
 func (b *Barrier) Wait(ctx context.Context) error {
 	if err := b.wait(ctx); err != nil {
 		return fmt.Errorf("barrier: wait %q: %w", b.key, err)
@@ -78,29 +81,33 @@ func (b *Barrier) Wait(ctx context.Context) error {
 }
 
 func (b *Barrier) wait(ctx context.Context) error {
-	f := &follower{cli: b.cli, key: b.key}
-	defer f.stop()
+	resp, err := b.cli.Get(ctx, b.key, clientv3.WithCountOnly())
+	if err != nil {
+		return err
+	}
+	if resp.Count == 0 {
+		return nil
+	}
+	f := follow.New(b.cli, b.key, resp.Header.Revision)
+	defer f.Close()
 	for {
-		resp, err := b.cli.Get(ctx, b.key, clientv3.WithCountOnly())
+		evs, relist, err := f.Next(ctx)
 		if err != nil {
 			return err
 		}
-		if resp.Count == 0 {
-			return nil
-		}
-		f.last = resp.Header.Revision
-		for {
-			evs, resync, err := f.next(ctx)
-			if err != nil {
+		if relist {
+			if resp, err = b.cli.Get(ctx, b.key, clientv3.WithCountOnly()); err != nil {
 				return err
 			}
-			if resync {
-				break
+			if resp.Count == 0 {
+				return nil
 			}
-			for _, ev := range evs {
-				if ev.Type == mvccpb.DELETE {
-					return nil
-				}
+			f.Reset(resp.Header.Revision)
+			continue
+		}
+		for _, ev := range evs {
+			if ev.Type == mvccpb.DELETE {
+				return nil
 			}
 		}
 	}

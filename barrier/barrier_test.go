@@ -209,3 +209,26 @@ func TestBadInput(t *testing.T) {
 		func() { barrier.NewDouble(s, "x", 2, barrier.WithSession(s)) })
 	require.Panics(t, func() { barrier.NewDouble(s, "x", 0) })
 }
+
+// waitHeld holds the barrier on name through cli and waits on it.
+func waitHeld(ctx context.Context, cli *clientv3.Client, name string) error {
+	b := barrier.New(cli, name)
+	if err := b.Hold(ctx); err != nil {
+		return err
+	}
+	return b.Wait(ctx)
+}
+
+// TestWaitEndsWhenClientCloses: Wait on a context that never ends returns
+// an error once its client is closed, instead of blocking forever.
+func TestWaitEndsWhenClientCloses(t *testing.T) {
+	t.Parallel()
+	testutil.RequireEndsOnClose(t, srv, waitHeld)
+}
+
+// TestWaitEndsWhenRefused: Wait returns etcd's refusal when its watch
+// cannot be opened again, instead of trying for as long as ctx lasts.
+func TestWaitEndsWhenRefused(t *testing.T) {
+	t.Parallel()
+	testutil.RequireEndsWhenRefused(t, waitHeld)
+}

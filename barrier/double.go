@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/coordkit/coordkit/internal/follow"
 	"github.com/coordkit/coordkit/internal/waitq"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -200,8 +201,8 @@ func (b *DoubleBarrier) enter(ctx context.Context, w *waitq.Waiter) (r round, er
 	}
 	rs := gets(resp, 1)
 	r.load(rs[0], rs[1])
-	f := &follower{cli: b.s.Client(), key: b.prefix, prefix: true, last: resp.Header.Revision}
-	defer f.stop()
+	f := follow.New(b.s.Client(), b.prefix, resp.Header.Revision, follow.WithPrefix())
+	defer f.Close()
 	for {
 		switch {
 		case r.ready && w.Rev <= r.cutoff:
@@ -220,11 +221,11 @@ func (b *DoubleBarrier) enter(ctx context.Context, w *waitq.Waiter) (r round, er
 				continue
 			}
 		}
-		evs, resync, err := f.next(bctx)
+		evs, relist, err := f.Next(bctx)
 		if err != nil {
 			return r, err
 		}
-		if resync {
+		if relist {
 			var resp *clientv3.TxnResponse
 			err := w.Retrying(bctx, nil, func(ctx context.Context) (err error) {
 				resp, err = w.Check(ctx, b.readOps()...)
@@ -235,7 +236,7 @@ func (b *DoubleBarrier) enter(ctx context.Context, w *waitq.Waiter) (r round, er
 			}
 			rs := gets(resp, 0)
 			r.load(rs[0], rs[1])
-			f.last = resp.Header.Revision
+			f.Reset(resp.Header.Revision)
 			continue
 		}
 		for _, ev := range evs {
@@ -260,7 +261,7 @@ func (b *DoubleBarrier) enter(ctx context.Context, w *waitq.Waiter) (r round, er
 // open writes the ready marker for a full round, if the round's first
 // count participants are all still there. It reports whether it did; if
 // not, it has reloaded r.
-func (b *DoubleBarrier) open(ctx context.Context, w *waitq.Waiter, r *round, keys []string, revs []int64, f *follower) (bool, error) {
+func (b *DoubleBarrier) open(ctx context.Context, w *waitq.Waiter, r *round, keys []string, revs []int64, f *follow.Follower) (bool, error) {
 	cutoff := revs[len(revs)-1]
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(b.ready), "=", 0), w.IsOwner()}
 	if len(keys) <= maxGuarded {
@@ -284,7 +285,7 @@ func (b *DoubleBarrier) open(ctx context.Context, w *waitq.Waiter, r *round, key
 	if _, ok := r.members[w.Key]; !ok {
 		return false, ErrLost
 	}
-	f.last = resp.Header.Revision
+	f.Reset(resp.Header.Revision)
 	return false, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/coordkit/coordkit/internal/follow"
 	"github.com/coordkit/coordkit/internal/waitq"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -61,8 +62,8 @@ func (b *DoubleBarrier) leave(ctx context.Context, w *waitq.Waiter, cutoff, read
 	}
 	b.out()
 	w.Linger() // a retried Join of the key may still land
-	f := &follower{cli: cli, key: b.prefix, prefix: true}
-	defer f.stop()
+	f := follow.New(cli, b.prefix, resp.Header.Revision, follow.WithPrefix())
+	defer f.Close()
 	rs := gets(resp, 1)
 	for {
 		if len(rs[0].Kvs) == 0 || rs[0].Kvs[0].CreateRevision != readyRev {
@@ -72,13 +73,13 @@ func (b *DoubleBarrier) leave(ctx context.Context, w *waitq.Waiter, cutoff, read
 		for _, kv := range rs[1].Kvs {
 			left[string(kv.Key)] = true
 		}
-		f.last = resp.Header.Revision
+		f.Reset(resp.Header.Revision)
 		for len(left) > 0 {
-			evs, resync, err := f.next(ctx)
+			evs, relist, err := f.Next(ctx)
 			if err != nil {
 				return err
 			}
-			if resync {
+			if relist {
 				break
 			}
 			for _, ev := range evs {

@@ -2,9 +2,10 @@ package election
 
 import (
 	"context"
-	"time"
 
-	"github.com/cenkalti/backoff/v4"
+	"github.com/coordkit/coordkit/internal/errs"
+	"github.com/coordkit/coordkit/internal/follow"
+	"github.com/coordkit/coordkit/internal/retry"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -51,14 +52,15 @@ func info(kv *mvccpb.KeyValue, asOf int64) LeaderInfo {
 // state when it starts, then every change, in order. A change is a new
 // leader, a new value proclaimed by the leader, or nobody leading any more
 // (a LeaderInfo with an empty Key). Every change is delivered, and the
-// channel waits for its reader; if the watch breaks (compaction, a
-// reconnect), Observe reads the state again and delivers it if it changed,
-// so intermediate states may then be skipped but the latest never is.
+// channel waits for its reader; if etcd compacted changes that Observe had
+// not yet seen (its watch broke meanwhile), it reads the state again and
+// delivers it if it changed, so intermediate states may then be skipped but
+// the latest never is.
 //
 // Observe does not campaign and needs no leadership. Its goroutine sends
-// on the channel and closes it when ctx is done or the client is closed;
-// to be sure it has ended, cancel ctx and receive until the channel is
-// closed.
+// on the channel and closes it when ctx is done, the client is closed, or
+// etcd refuses to let the session's user read the election; to be sure it
+// has ended, cancel ctx and receive until the channel is closed.
 func (e *Election) Observe(ctx context.Context) <-chan LeaderInfo {
 	ch := make(chan LeaderInfo)
 	go func() {
@@ -75,8 +77,8 @@ func (e *Election) Observe(ctx context.Context) <-chan LeaderInfo {
 	return ch
 }
 
-// observer follows every key under an election's prefix and delivers the
-// leader (the lowest create revision) each time it changes.
+// observer keeps a copy of every key under an election's prefix and
+// delivers the leader (the lowest create revision) each time it changes.
 type observer struct {
 	cli     *clientv3.Client
 	prefix  string
@@ -84,83 +86,85 @@ type observer struct {
 	keys    map[string]*mvccpb.KeyValue
 	last    LeaderInfo
 	sent    bool
-	retry   backoff.BackOff
 }
 
-// observe runs until ctx is done, the client is closed, or deliver returns
-// false.
-func observe(ctx context.Context, cli *clientv3.Client, prefix string, deliver func(context.Context, LeaderInfo) bool) {
+// observe runs until ctx is done, the client is closed, etcd refuses a read
+// or the watch, or deliver returns false. Its watch starts in sync with the
+// store and its first read comes after, so that the first change is
+// delivered as it commits and none falls between the two.
+func observe(ctx context.Context, cli *clientv3.Client, prefix string, deliver func(context.Context, LeaderInfo) bool) error {
+	// A delivery that waits for its reader ends with the client too.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(cli.Ctx(), cancel)
 	defer stop()
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 10 * time.Millisecond
-	b.MaxInterval = time.Second
-	b.MaxElapsedTime = 0
-	o := &observer{cli: cli, prefix: prefix, deliver: deliver, retry: b}
+	o := &observer{cli: cli, prefix: prefix, deliver: deliver}
+	f := follow.New(cli, prefix, 0, follow.WithPrefix())
+	defer f.Close()
 	for {
-		rev, err := o.read(ctx)
-		if err == nil {
-			if !o.emit(ctx, rev) {
-				return
-			}
-			o.follow(ctx, rev)
+		evs, relist, err := f.Next(ctx)
+		if err != nil {
+			return err
 		}
-		// The read failed or the watch broke: read again after a pause.
-		t := time.NewTimer(o.retry.NextBackOff())
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
+		if relist {
+			rev, err := o.read(ctx)
+			if err != nil {
+				return err
+			}
+			f.Reset(rev)
+			if !o.emit(ctx, rev) {
+				return ctx.Err()
+			}
+			continue
+		}
+		if !o.apply(ctx, evs) {
+			return ctx.Err()
 		}
 	}
 }
 
 // read replaces the local copy of the keys with a fresh read and returns
-// its revision.
+// its revision. It tries again after etcd's passing faults, and returns
+// when ctx is done, the client is closed, or etcd refuses the read.
 func (o *observer) read(ctx context.Context) (int64, error) {
-	resp, err := o.cli.Get(ctx, o.prefix, clientv3.WithPrefix())
-	if err != nil {
-		return 0, err
+	pace := retry.New()
+	closed := o.cli.Ctx().Done()
+	for {
+		resp, err := o.cli.Get(ctx, o.prefix, clientv3.WithPrefix())
+		if err == nil {
+			o.keys = make(map[string]*mvccpb.KeyValue, len(resp.Kvs))
+			for _, kv := range resp.Kvs {
+				o.keys[string(kv.Key)] = kv
+			}
+			return resp.Header.Revision, nil
+		}
+		if errs.Refused(err) {
+			return 0, err
+		}
+		if err := pace.PauseOr(ctx, closed, func() error { return errs.Closed }); err != nil {
+			return 0, err
+		}
 	}
-	o.keys = make(map[string]*mvccpb.KeyValue, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		o.keys[string(kv.Key)] = kv
-	}
-	return resp.Header.Revision, nil
 }
 
-// follow applies the prefix's changes after revision rev to the local copy
-// and delivers the leader after every revision that changed it, until the
-// watch breaks or ctx is done.
-func (o *observer) follow(ctx context.Context, rev int64) {
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	defer cancel()
-	// The watch starts right after the read, so nothing between is missed;
-	// if the store moved on meanwhile, etcd catches it up within ~100 ms.
-	wch := o.cli.Watch(wctx, o.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
-	for wr := range wch {
-		if wr.Err() != nil || wr.Canceled {
-			return
+// apply applies changes to the local copy and delivers the leader after
+// every revision that changed it. It returns false if delivery was
+// abandoned.
+func (o *observer) apply(ctx context.Context, evs []*clientv3.Event) bool {
+	for i, ev := range evs {
+		if ev.Type == mvccpb.DELETE {
+			delete(o.keys, string(ev.Kv.Key))
+		} else {
+			o.keys[string(ev.Kv.Key)] = ev.Kv
 		}
-		o.retry.Reset()
-		evs := wr.Events
-		for i, ev := range evs {
-			if ev.Type == mvccpb.DELETE {
-				delete(o.keys, string(ev.Kv.Key))
-			} else {
-				o.keys[string(ev.Kv.Key)] = ev.Kv
-			}
-			// One revision may change several keys (a revoked lease, a
-			// Txn): deliver once it is applied in full.
-			r := ev.Kv.ModRevision
-			if (i+1 == len(evs) || evs[i+1].Kv.ModRevision != r) && !o.emit(ctx, r) {
-				return
-			}
+		// One revision may change several keys (a revoked lease, a Txn):
+		// deliver once it is applied in full.
+		r := ev.Kv.ModRevision
+		if (i+1 == len(evs) || evs[i+1].Kv.ModRevision != r) && !o.emit(ctx, r) {
+			return false
 		}
 	}
+	return true
 }
 
 // emit delivers the leader as of revision asOf if it differs from the last

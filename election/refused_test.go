@@ -7,30 +7,21 @@ import (
 	"time"
 
 	"github.com/coordkit/coordkit/election"
-	"github.com/coordkit/coordkit/etcdtest"
+	"github.com/coordkit/coordkit/internal/testutil"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // TestRunReturnsWhenRefused: a user whose etcd role does not cover the
 // election's name can never campaign, so Run returns etcd's refusal instead
 // of campaigning again for as long as its context lasts.
 func TestRunReturnsWhenRefused(t *testing.T) {
-	srv := etcdtest.NewServer(t, etcdtest.WithAuth("rootpw"))
-	if err := srv.AddUser(t.Context(), "cron", "cronpw", "jobs/"); err != nil {
-		t.Fatal(err)
-	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: srv.Endpoints(), Username: "cron", Password: "cronpw", DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
+	_, cli := testutil.AuthServer(t)
 
 	// Long enough for many campaigns at the default backoff; a Run that
 	// retries the refusal ends with the deadline instead.
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	err = election.Run(ctx, cli, "workers/scheduler", func(context.Context, *election.Election) error {
+	err := election.Run(ctx, cli, "workers/scheduler", func(context.Context, *election.Election) error {
 		t.Error("work ran for a user who may not campaign")
 		return nil
 	}, election.WithRecampaign())
@@ -40,7 +31,7 @@ func TestRunReturnsWhenRefused(t *testing.T) {
 
 	// Inside its role, the same user leads.
 	ran := false
-	err = election.Run(t.Context(), cli, "jobs/scheduler", func(context.Context, *election.Election) error {
+	err = election.Run(t.Context(), cli, "app/scheduler", func(context.Context, *election.Election) error {
 		ran = true
 		return nil
 	})

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/coordkit/coordkit/internal/follow"
 	"github.com/coordkit/coordkit/internal/waitq"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -23,8 +24,8 @@ type claimer struct {
 // claimer it claims the item instead of deleting it, and also returns the
 // claim marker's create revision.
 func (q *Queue) next(ctx context.Context, wait bool, cl *claimer) (Item, int64, error) {
-	var w watch
-	defer w.stop()
+	var f *follow.Follower // made by await on first use
+	defer func() { f.Close() }()
 	v := q.cached()
 	for {
 		if err := ctx.Err(); err != nil {
@@ -62,7 +63,7 @@ func (q *Queue) next(ctx context.Context, wait bool, cl *claimer) (Item, int64, 
 				// only if the store moved since the view: the read then
 				// comes after the watch is established, and no change can
 				// fall between the two.
-				if v, err = q.await(ctx, &w, v, cl); err != nil {
+				if v, err = q.await(ctx, &f, v, cl); err != nil {
 					return Item{}, 0, err
 				}
 			}
@@ -81,7 +82,7 @@ func (q *Queue) next(ctx context.Context, wait bool, cl *claimer) (Item, int64, 
 		if wait && t.lost && q.few(v) {
 			// Others want the few items left as much as we do: let the
 			// one that got there first have them.
-			if v, err = q.await(ctx, &w, v, cl); err != nil {
+			if v, err = q.await(ctx, &f, v, cl); err != nil {
 				return Item{}, 0, err
 			}
 		}

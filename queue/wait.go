@@ -2,104 +2,107 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"time"
 
-	"github.com/coordkit/coordkit/internal/retry"
+	"github.com/coordkit/coordkit/internal/follow"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// await waits until v has something to take, following the queue through
-// a watch and reading again where the watch cannot tell (it started after
-// v was read, or an item v does not know became visible again). If this
-// handle has been losing races, it holds back before it returns (see
-// holdoff), so that it usually sees the items taken by the consumers that
-// were first instead of racing them; v may then have items already. It
-// returns nil (and no error) when the caller must read again: the watch
-// broke, or a delayed item fell due.
-func (q *Queue) await(ctx context.Context, w *watch, v *view, cl *claimer) (*view, error) {
-	var lost <-chan struct{}
-	if cl != nil {
-		lost = cl.w.Tracker.Lost()
+// await waits until v has something to take, following the queue from v's
+// revision on and reading again where the follower cannot tell (it started
+// after v was read, a compaction, or an item v does not know became visible
+// again). If this handle has been losing races, it holds back before it
+// returns (see holdoff), so that it usually sees the items taken by the
+// consumers that were first instead of racing them; v may then have items
+// already. It returns nil (and no error) when a delayed item fell due and
+// the caller must read again. *fp is the follower that one call of next
+// keeps across its waits; await makes it on first use.
+func (q *Queue) await(ctx context.Context, fp **follow.Follower, v *view, cl *claimer) (*view, error) {
+	f := *fp
+	switch {
+	case f == nil:
+		f = follow.New(q.cli, q.l.prefix, v.rev, follow.WithPrefix())
+		*fp = f
+	case v.rev < f.Rev():
+		// v misses changes that were followed past: read the present.
+		nv, err := q.read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		v = nv
 	}
-	var timer, holdTimer *time.Timer
-	var held <-chan time.Time // fires when holding back ends
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-		if holdTimer != nil {
-			holdTimer.Stop()
-		}
-	}()
+	f.Reset(v.rev)
+	var held time.Time // when holding back ends
 	for {
 		// Something to take: take it, or hold back first.
-		if held == nil && q.hasCandidate(v) {
+		if held.IsZero() && q.hasCandidate(v) {
 			d := q.holdoff()
 			if d <= 0 {
 				return v, nil
 			}
-			holdTimer = time.NewTimer(d)
-			held = holdTimer.C
+			held = time.Now().Add(d)
 		}
-		var due <-chan time.Time
+		var due time.Time
 		if nb, ok := v.earliest(q); ok {
-			d := time.Until(nb)
-			if d <= 0 {
+			if time.Until(nb) <= 0 {
 				return nil, nil
 			}
-			if timer == nil {
-				timer = time.NewTimer(d)
-			} else {
-				timer.Reset(d)
-			}
-			due = timer.C
+			due = nb
 		}
-		if w.ch == nil {
-			// No start revision: the watch starts at the current revision,
-			// in sync, so a new item is seen as soon as it commits. The
-			// created response tells whether the queue moved since v.
-			wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-			w.cancel = cancel
-			w.ch = q.cli.Watch(wctx, q.l.prefix, clientv3.WithPrefix(), clientv3.WithCreatedNotify())
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-lost:
-			return nil, cl.w.Tracker.Err()
-		case <-due:
-			return nil, nil
-		case <-held:
-			if q.hasCandidate(v) {
-				return v, nil
+		evs, relist, err := q.follow(ctx, f, due, held)
+		switch {
+		case errors.Is(err, errWake):
+			if !due.IsZero() && !time.Now().Before(due) {
+				return nil, nil
 			}
-			held = nil
-		case wr, ok := <-w.ch:
-			stale := false
-			switch {
-			case !ok || wr.Err() != nil || wr.Canceled:
-				// Compacted, no leader, closed: never taken as news. Back
-				// off, then read again and watch anew.
-				w.stop()
-				return nil, w.pacer().Pause(ctx)
-			case wr.Created:
-				w.pacer().Reset()
-				// Whatever changed between v and the watch's start, a read
-				// now (after the watch started) sees it.
-				stale = wr.Header.Revision > v.rev
-			default:
-				stale = q.apply(v, wr.Events)
-			}
-			if stale {
-				nv, err := q.read(ctx)
-				if err != nil {
-					return nil, err
+			if !held.IsZero() && !time.Now().Before(held) {
+				if q.hasCandidate(v) {
+					return v, nil
 				}
-				v = nv
+				held = time.Time{}
 			}
+			continue
+		case err != nil:
+			if cl != nil {
+				if lerr := cl.w.Tracker.Err(); lerr != nil {
+					return nil, lerr
+				}
+			}
+			return nil, err
+		}
+		if relist || q.apply(v, evs) {
+			nv, err := q.read(ctx)
+			if err != nil {
+				return nil, err
+			}
+			v = nv
+			f.Reset(v.rev)
 		}
 	}
+}
+
+// errWake is what follow returns when one of its wake-up times came.
+var errWake = errors.New("queue: wake up")
+
+// follow returns the queue's next changes, or errWake at the earlier of
+// due and held (each ignored if zero).
+func (q *Queue) follow(ctx context.Context, f *follow.Follower, due, held time.Time) ([]*clientv3.Event, bool, error) {
+	wake := due
+	if wake.IsZero() || (!held.IsZero() && held.Before(wake)) {
+		wake = held
+	}
+	if wake.IsZero() {
+		return f.Next(ctx)
+	}
+	wctx, cancel := context.WithDeadline(ctx, wake)
+	defer cancel()
+	evs, relist, err := f.Next(wctx)
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return nil, false, errWake
+	}
+	return evs, relist, err
 }
 
 // maxLosses caps the count of lost races that holding back grows with.
@@ -119,26 +122,4 @@ func (q *Queue) holdoff() time.Duration {
 	}
 	d := time.Duration(float64(q.rtt) * float64(q.losses) * (0.5 + rand.Float64()))
 	return min(d, 50*time.Millisecond)
-}
-
-// watch is the one watch a waiting call keeps on the queue's prefix.
-type watch struct {
-	cancel context.CancelFunc
-	ch     clientv3.WatchChan
-	pace   *retry.Pacer // spaces out re-opening a broken watch
-}
-
-func (w *watch) stop() {
-	if w.cancel != nil {
-		w.cancel()
-	}
-	w.cancel, w.ch = nil, nil
-}
-
-// pacer returns the watch's pacer, made on first use.
-func (w *watch) pacer() *retry.Pacer {
-	if w.pace == nil {
-		w.pace = retry.New()
-	}
-	return w.pace
 }
