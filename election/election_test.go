@@ -59,9 +59,9 @@ func TestCampaignResign(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, e.Key(), li.Key)
 	require.Equal(t, "host-a", li.Value)
-	require.Equal(t, e.Token(), li.Rev, "Token is the key's create revision")
+	require.Equal(t, e.Token(), li.Token, "Token is the key's create revision")
 	require.Equal(t, s.Lease(), li.Lease)
-	require.GreaterOrEqual(t, li.AsOf, li.Rev)
+	require.GreaterOrEqual(t, li.AsOf, li.Token)
 	done := e.Done()
 
 	require.NoError(t, e.Resign(ctx))
@@ -117,8 +117,8 @@ func TestProclaim(t *testing.T) {
 	li, err := other.Leader(ctx)
 	require.NoError(t, err)
 	require.Equal(t, "v2", li.Value)
-	require.Equal(t, tok, li.Rev, "Proclaim keeps the leadership and its token")
-	require.Greater(t, li.ModRev, li.Rev)
+	require.Equal(t, tok, li.Token, "Proclaim keeps the leadership and its token")
+	require.Greater(t, li.ModRev, li.Token)
 
 	// Campaign while leading is a Proclaim.
 	require.NoError(t, e.Campaign(ctx, "v3"))

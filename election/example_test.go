@@ -39,7 +39,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("leader:", li.Value, "token:", li.Rev == e.Token())
+	fmt.Println("leader:", li.Value, "token:", li.Token == e.Token())
 
 	// This write commits only while this candidate still leads.
 	resp, err := e.Txn(ctx).Then(clientv3.OpPut("/example/scheduler-epoch", fmt.Sprint(e.Token()))).Commit()

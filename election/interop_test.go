@@ -36,7 +36,7 @@ func TestInteropWithEtcdElection(t *testing.T) {
 	}
 	li, err := ours.Leader(ctx)
 	require.NoError(t, err)
-	require.Equal(t, election.LeaderInfo{Key: theirs.Key(), Value: "theirs", Rev: theirs.Rev(), ModRev: theirs.Rev(), Lease: ts.Lease(), AsOf: li.AsOf}, li)
+	require.Equal(t, election.LeaderInfo{Key: theirs.Key(), Value: "theirs", Token: theirs.Rev(), ModRev: theirs.Rev(), Lease: ts.Lease(), AsOf: li.AsOf}, li)
 	require.NoError(t, theirs.Resign(ctx))
 	require.NoError(t, result(t, got, 10*time.Second))
 

@@ -18,9 +18,10 @@ type LeaderInfo struct {
 	Key string
 	// Value is what the leader campaigned with or last proclaimed.
 	Value string
-	// Rev is the leader key's create revision: the leadership's fencing
-	// token. It strictly increases from one leader to the next.
-	Rev int64
+	// Token is the leader key's create revision: the leadership's fencing
+	// token, as [Election.Token] gives it to the leader. It strictly
+	// increases from one leader to the next.
+	Token int64
 	// ModRev is the revision at which Value was written.
 	ModRev int64
 	// Lease is the lease that the leader key is attached to.
@@ -41,7 +42,7 @@ func info(kv *mvccpb.KeyValue, asOf int64) LeaderInfo {
 	return LeaderInfo{
 		Key:    string(kv.Key),
 		Value:  string(kv.Value),
-		Rev:    kv.CreateRevision,
+		Token:  kv.CreateRevision,
 		ModRev: kv.ModRevision,
 		Lease:  clientv3.LeaseID(kv.Lease),
 		AsOf:   asOf,

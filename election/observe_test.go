@@ -70,7 +70,7 @@ func TestObserveEveryChange(t *testing.T) {
 			require.Empty(t, li.Key, "change %d: nobody leads at the end", i)
 		} else {
 			require.Contains(t, li.Key, w.key)
-			require.GreaterOrEqual(t, li.Rev, prev.Rev, "change %d: tokens never go back", i)
+			require.GreaterOrEqual(t, li.Token, prev.Token, "change %d: tokens never go back", i)
 		}
 		require.Greater(t, li.AsOf, prev.AsOf, "change %d: revisions increase", i)
 		prev = li
@@ -133,7 +133,7 @@ func TestObserveSlowStartAcrossCompaction(t *testing.T) {
 	for prev.Key != b.Key() {
 		li := next(t, ch)
 		require.Contains(t, []string{"", a.Key(), b.Key()}, li.Key, "only states that were")
-		require.GreaterOrEqual(t, li.Rev, prev.Rev, "tokens never go back")
+		require.GreaterOrEqual(t, li.Token, prev.Token, "tokens never go back")
 		require.Greater(t, li.AsOf, prev.AsOf, "revisions increase")
 		prev = li
 	}

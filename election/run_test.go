@@ -246,7 +246,7 @@ func TestRunOnNewLeader(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	require.GreaterOrEqual(t, len(seen), 2)
-	require.Equal(t, election.LeaderInfo{Key: ta.key, Value: "a", Rev: ta.token, ModRev: ta.token, Lease: ta.lease, AsOf: seen[0].AsOf}, seen[0])
+	require.Equal(t, election.LeaderInfo{Key: ta.key, Value: "a", Token: ta.token, ModRev: ta.token, Lease: ta.lease, AsOf: seen[0].AsOf}, seen[0])
 	require.Equal(t, tb.key, seen[1].Key, "b is the next leader seen, with nobody leading in between")
 	require.Equal(t, "b", seen[1].Value)
 }

@@ -122,9 +122,9 @@ func TestSingleLeaderUnderChurn(t *testing.T) {
 		if li.Key == "" {
 			continue
 		}
-		require.GreaterOrEqual(t, li.Rev, last, "observed tokens never go back")
-		last = li.Rev
-		delete(tokens, li.Rev)
+		require.GreaterOrEqual(t, li.Token, last, "observed tokens never go back")
+		last = li.Token
+		delete(tokens, li.Token)
 	}
 	require.Empty(t, tokens, "every leadership that acted was observed")
 }

@@ -225,8 +225,8 @@ func pauseScenario(t *testing.T, scenario, kind string, nHolders int, leaderKill
 				continue
 			}
 			leaders++
-			if li.Rev < prev.Rev || (li.Rev == prev.Rev && li.Key != prev.Key) {
-				t.Errorf("Observe went back: leader %s rev %d after %s rev %d", li.Key, li.Rev, prev.Key, prev.Rev)
+			if li.Token < prev.Token || (li.Token == prev.Token && li.Key != prev.Key) {
+				t.Errorf("Observe went back: leader %s rev %d after %s rev %d", li.Key, li.Token, prev.Key, prev.Token)
 			}
 			prev = li
 		}
