@@ -11,7 +11,9 @@ import (
 	"github.com/coordkit/coordkit/barrier"
 	"github.com/coordkit/coordkit/internal/testutil"
 	"github.com/stretchr/testify/require"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
 // participants returns the number of participant keys under name.
@@ -238,4 +240,34 @@ func TestDoubleBarrierMisuse(t *testing.T) {
 	// The handle can go round again.
 	require.NoError(t, d.Enter(ctx))
 	require.NoError(t, d.Leave(ctx))
+}
+
+// enterAlone enters a double barrier for two on name, through a session of
+// cli, as its only participant.
+func enterAlone(ctx context.Context, cli *clientv3.Client, name string) error {
+	s, err := concurrency.NewSession(cli, concurrency.WithTTL(10))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return barrier.NewDouble(s, name, 2).Enter(ctx)
+}
+
+// TestEnterEndsWhenClientCloses: Enter on a context that never ends
+// returns an error once its client is closed, instead of blocking forever.
+func TestEnterEndsWhenClientCloses(t *testing.T) {
+	t.Parallel()
+	testutil.RequireEndsOnClose(t, srv, enterAlone)
+}
+
+// TestEnterEndsWhenRefused: Enter returns an error once the user may no
+// longer read its name, instead of trying for as long as ctx lasts. Which
+// error depends on what meets the refusal first: the watch (permission
+// denied) or the probe of the participant's lease ([errs.Lost]).
+func TestEnterEndsWhenRefused(t *testing.T) {
+	t.Parallel()
+	err := testutil.EndsWhenRefused(t, enterAlone)
+	if !errors.Is(err, rpctypes.ErrPermissionDenied) && !errors.Is(err, barrier.ErrLost) {
+		t.Fatalf("Enter() = %v, want permission denied or %v", err, barrier.ErrLost)
+	}
 }
