@@ -44,6 +44,25 @@ func TestTerminal(t *testing.T) {
 	}
 }
 
+// TestPasswordPrompt: --user without a password asks for it on the
+// terminal, as etcdctl does, without echoing it.
+func TestPasswordPrompt(t *testing.T) {
+	srv := etcdtest.NewServer(t, etcdtest.WithAuth("rootpw"))
+	if err := srv.AddUser(t.Context(), "cron", "cronpw", "jobs/"); err != nil {
+		t.Fatal(err)
+	}
+	term := startInTerminal(t, srv.Endpoints()[0], "--user", "cron", "run", "jobs/pw", "--", "echo", "ran as cron")
+	term.waitFor(t, "Password for etcd user cron")
+	term.write(t, "cronpw\n")
+	term.waitFor(t, "ran as cron")
+	if code := term.wait(t); code != 0 {
+		t.Errorf("lockctl --user cron run exited %d, want 0; terminal:\n%s", code, term.text())
+	}
+	if strings.Contains(term.text(), "cronpw") {
+		t.Errorf("the password was echoed; terminal:\n%s", term.text())
+	}
+}
+
 // terminal is lockctl running in a pseudo-terminal.
 type terminal struct {
 	master *os.File
