@@ -95,7 +95,10 @@ func (f *Follower) Next(ctx context.Context) (evs []*clientv3.Event, relist bool
 				if f.cli.Ctx().Err() != nil {
 					return nil, false, errs.Closed
 				}
-				f.resume = true
+				// Resume where delivery stopped; with nothing delivered or
+				// read yet there is nowhere to resume from, so the next
+				// watch starts in sync and asks for the first read.
+				f.resume = f.last > 0
 				if err := f.pacer().PauseOr(ctx, closed, func() error { return errs.Closed }); err != nil {
 					return nil, false, err
 				}
