@@ -90,9 +90,18 @@ func (c *config) connect(ctx context.Context, probeKey string) (*clientv3.Client
 	}
 	if err := c.Check(ctx, cli, probeKey); err != nil {
 		cli.Close()
+		if ctx.Err() != nil {
+			return nil, interrupted()
+		}
 		return nil, unavailable(c.Endpoints, err)
 	}
 	return cli, nil
+}
+
+// interrupted is the error of a command stopped by a signal while it was
+// still connecting to etcd.
+func interrupted() error {
+	return withCode(ExitInterrupted, errors.New("interrupted while connecting to etcd"))
 }
 
 // dial returns a client whose endpoints accept connections (TLS included),
@@ -103,8 +112,11 @@ func (c *config) dial(ctx context.Context) (*clientv3.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Probe(ctx); err != nil && ctx.Err() == nil {
+	if err := c.Probe(ctx); err != nil {
 		cli.Close()
+		if ctx.Err() != nil {
+			return nil, interrupted()
+		}
 		return nil, unavailable(c.Endpoints, err)
 	}
 	return cli, nil
@@ -126,6 +138,8 @@ func (c *config) newClient(ctx context.Context) (*clientv3.Client, error) {
 	switch {
 	case errors.Is(err, etcdclient.ErrConfig):
 		return nil, withCode(ExitUsage, err)
+	case err != nil && ctx.Err() != nil:
+		return nil, interrupted()
 	case err != nil:
 		return nil, unavailable(c.Endpoints, err)
 	}
