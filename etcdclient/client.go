@@ -175,6 +175,11 @@ func (c Config) New(ctx context.Context) (*clientv3.Client, error) {
 			cancel()
 			return nil, fmt.Errorf("etcdclient: %w", err)
 		}
+		if !stop() {
+			// ctx ended as the client was made: it is cancelled already.
+			cli.Close()
+			return nil, fmt.Errorf("etcdclient: %w", ctx.Err())
+		}
 		context.AfterFunc(cli.Ctx(), cancel)
 		return cli, nil
 	}
@@ -184,6 +189,10 @@ func (c Config) New(ctx context.Context) (*clientv3.Client, error) {
 		cli, err = clientv3.New(cc)
 		return err
 	})
+	if err == nil && !stop() {
+		cli.Close()
+		err = ctx.Err()
+	}
 	switch {
 	case err == nil:
 		context.AfterFunc(cli.Ctx(), cancel)
