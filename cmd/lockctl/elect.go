@@ -9,6 +9,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/coordkit/coordkit/election"
+	"github.com/coordkit/coordkit/internal/errs"
 	"github.com/spf13/cobra"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
@@ -154,6 +155,8 @@ func superviseElection(cmd *cobra.Command, cfg *config, o *holdOpts, name, value
 		switch {
 		case res.stopped || res.interrupted || ctx.Err() != nil:
 			return nil // stopped by a signal: the command has exited and we resigned
+		case errs.Refused(err):
+			return refused(cfg, "write", keyPrefix(name), err)
 		case err != nil:
 			return withCode(ExitUnavailable, fmt.Errorf("%s: %w", name, err))
 		}

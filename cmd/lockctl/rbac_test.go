@@ -226,3 +226,30 @@ func waitFor(t testing.TB, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestRBACReadOnly: a user who may read a name but not write it passes the
+// first read, then is refused when it joins the line: every acquiring
+// subcommand says so with the RBAC explanation instead of waiting or
+// campaigning again for ever.
+func TestRBACReadOnly(t *testing.T) {
+	ep, root := rbacEtcd(t, "jobs/")
+	ctx := t.Context()
+	if _, err := root.RoleGrantPermission(ctx, "cron", "ro/", clientv3.GetPrefixRangeEnd("ro/"), clientv3.PermissionType(clientv3.PermRead)); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"run", "ro/x", "--", "echo", "ran"},
+		{"elect", "ro/x", "--", "echo", "ran"},
+		{"elect", "--restart", "ro/x", "--", "echo", "ran"},
+	} {
+		t.Run(strings.Join(args[:len(args)-4], "-"), func(t *testing.T) {
+			code, out, errs := lockctlAs(ctx, ep, args...)
+			if code != ExitUnavailable || !strings.Contains(errs, "may not write ro/x/") || !strings.Contains(errs, "grant-permission") {
+				t.Fatalf("lockctl %s = %d\nstdout: %s\nstderr: %s\nwant %d and the RBAC explanation", strings.Join(args, " "), code, out, errs, ExitUnavailable)
+			}
+			if strings.Contains(out, "ran") {
+				t.Fatal("the command ran")
+			}
+		})
+	}
+}
