@@ -37,9 +37,9 @@ type Election struct {
 // session s. The session is borrowed: the caller creates it, may share it
 // among many primitives, and closes it, which ends every leadership held
 // through it. New does no I/O. It panics if s is nil, name is empty or
-// "/", or an option is given that configures only [Run] (today, all of
-// them: New takes options so that its signature is the other
-// constructors').
+// "/", or an option is given that configures only [Run]; no option
+// configures New yet; it takes them so that its signature is the other
+// constructors'.
 func New(s *concurrency.Session, name string, opts ...Option) *Election {
 	if s == nil {
 		panic("election: nil session")

@@ -7,8 +7,8 @@ import (
 	"github.com/cenkalti/backoff/v4"
 )
 
-// Option configures [Run] or [New]. Every option today configures Run
-// only: [New] panics if given one, rather than ignore it.
+// Option configures [Run] or [New]. The options here configure Run only:
+// [New] panics if given one, rather than ignore it.
 type Option interface{ apply(*options) }
 
 type optionFunc func(*options)

@@ -182,8 +182,8 @@ func (m *Member) config() *embed.Config {
 	cfg.ElectionMs = uint(m.opts.election / time.Millisecond)
 	cfg.UnsafeNoFsync = !m.opts.fsync
 	// Passwords are hashed at the least cost bcrypt allows: every log-in
-	// compares one, and at etcd's default cost that takes most of a second
-	// under the race detector, which slows every test of a user's client.
+	// compares one, and etcd's default cost makes every test of a user's
+	// client slow, under the race detector most of all.
 	cfg.BcryptCost = 4
 	cfg.LogLevel = "error"
 	lg := m.opts.logger

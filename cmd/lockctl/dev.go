@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -31,7 +32,7 @@ Exit codes: 0 after Ctrl-C or TERM; 64 for a usage error; 69 when etcd cannot st
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path, err := findDev()
 			if err != nil {
-				return withCode(ExitUnavailable, fmt.Errorf("lockctl dev needs the lockctl-dev program, found neither next to lockctl nor on PATH: go install github.com/coordkit/coordkit/cmd/lockctl-dev@latest"))
+				return withCode(ExitUnavailable, errors.New("dev needs the lockctl-dev program, found neither next to lockctl nor on PATH: go install github.com/coordkit/coordkit/cmd/lockctl-dev@latest"))
 			}
 			argv := []string{path, "--listen", listen}
 			if dataDir != "" {

@@ -26,8 +26,8 @@ import (
 //
 // lockctl starts the guard before it contacts etcd and sends it the
 // command through the pipe once the hold is acquired, so that the guard's
-// own start (a Go program of lockctl's size takes a few milliseconds)
-// overlaps the round trips to etcd instead of adding to every run.
+// own start (that of lockctl's whole program) overlaps the round trips to
+// etcd instead of adding to every run.
 const guardArg = "__guard"
 
 // guardLifeFD is the guard's descriptor for the read end of lockctl's

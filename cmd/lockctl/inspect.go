@@ -122,7 +122,7 @@ func newStatusCmd(cfg *config) *cobra.Command {
 		Short: "Show who holds NAME and who waits for it",
 		Long: `Show the keys of the lock, semaphore or election NAME in line order: the first is
 the holder (or leader), the rest wait. For each: its key, lease, seconds left on the
-lease, fencing token, and the host, pid and command of the lockctl that wrote it.`,
+lease, fencing token, and the host, pid and program of the lockctl that wrote it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := out.validate(); err != nil {

@@ -158,7 +158,7 @@ func (c *config) askPassword() error {
 	pw, err := term.ReadPassword(int(f.Fd()))
 	fmt.Fprintln(c.stderr)
 	if err != nil {
-		return usagef("reading the password of --user %s: %v", user, err)
+		return usagef("reading the password of --user %s: %w", user, err)
 	}
 	c.User, c.Password = user, string(pw)
 	return nil

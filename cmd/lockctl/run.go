@@ -87,8 +87,8 @@ type holderInfo struct {
 	Host    string `json:"host"`
 	PID     int    `json:"pid"`
 	Program string `json:"program,omitempty"`
-	// Command is read, never written: older lockctl versions stored the
-	// whole argv here.
+	// Command is read, never written: a value in which another writer
+	// stored the whole argv.
 	Command []string `json:"command,omitempty"`
 	Since   string   `json:"since"`
 }
@@ -281,7 +281,7 @@ func holdAndRun(cmd *cobra.Command, cfg *config, o *holdOpts, name string, argv 
 	case res.interrupted:
 		return withCode(ExitInterrupted, fmt.Errorf("%s: interrupted before the command started", name))
 	case res.lost:
-		return withCode(ExitLost, fmt.Errorf("%s: hold lost while the command ran (%v): the command was stopped", name, h.Err()))
+		return withCode(ExitLost, fmt.Errorf("%s: hold lost while the command ran (%w): the command was stopped", name, h.Err()))
 	}
 	return withCode(res.code, nil)
 }
