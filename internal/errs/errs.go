@@ -29,12 +29,13 @@ var (
 
 // Transient reports whether err is one that etcd returns while it elects a
 // leader, lacks a quorum or is stopping, or that the client returns while
-// it cannot reach a member (gRPC code Unavailable), or [NoAnswer]: the
-// request may succeed if sent again. A write that failed so may still have
+// it cannot reach a member (gRPC code Unavailable), or while it is
+// overloaded ("too many requests"), or [NoAnswer]: the request may succeed
+// if sent again. A write that failed so may still have
 // been applied, or be applied later: only a caller that can tell, or whose
 // write is harmless twice, may send it again.
 func Transient(err error) bool {
-	if errors.Is(err, NoAnswer) {
+	if errors.Is(err, NoAnswer) || errors.Is(err, rpctypes.ErrTooManyRequests) {
 		return true
 	}
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
