@@ -42,6 +42,15 @@
 // key before it returns: a cancelled Enter leaves nothing that others would
 // count.
 //
+// # Faults
+//
+// Enter and Leave ride out etcd's transient failures (between leaders,
+// without a quorum, out of reach): they send their reads and their guarded
+// writes again, with growing pauses, while their context lasts. Wait's reads
+// are plain Gets, which the etcd client itself sends again on such failures.
+// Hold and Release return etcd's errors to the caller: either write,
+// sent again, could undo another caller's Release or Hold made meanwhile.
+//
 // # Keys
 //
 // A barrier named "b" uses "b/hold". A double barrier named "d" uses

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/coordkit/coordkit/internal/follow"
+	"github.com/coordkit/coordkit/internal/retry"
 	"github.com/coordkit/coordkit/internal/waitq"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -17,7 +18,8 @@ import (
 // it was let in does not hold the others up: its key goes with its lease.
 // It returns [ErrNotEntered] if the handle is not in. If ctx ends, the
 // participant has left all the same and Leave returns an error that
-// satisfies errors.Is(err, ctx.Err()).
+// satisfies errors.Is(err, ctx.Err()). Leave rides out etcd's transient
+// failures (between leaders, without a quorum) while ctx lasts.
 func (b *DoubleBarrier) Leave(ctx context.Context) error {
 	select {
 	case b.op <- struct{}{}:
@@ -52,7 +54,13 @@ func (b *DoubleBarrier) leave(ctx context.Context, w *waitq.Waiter, cutoff, read
 	// reuses its key on its next Enter, and a delete that reached etcd late
 	// must not remove that one.
 	del := clientv3.OpTxn([]clientv3.Cmp{w.IsOwner()}, []clientv3.Op{clientv3.OpDelete(w.Key)}, nil)
-	resp, err := cli.Txn(ctx).Then(append([]clientv3.Op{del}, inside...)...).Commit()
+	// Sent again after a transient error: a delete that was applied the
+	// first time does nothing the second.
+	var resp *clientv3.TxnResponse
+	err := retry.Do(ctx, func(ctx context.Context) (err error) {
+		resp, err = cli.Txn(ctx).Then(append([]clientv3.Op{del}, inside...)...).Commit()
+		return err
+	})
 	if err != nil {
 		// The delete may not have happened: try again, detached and
 		// bounded; failing that, the key goes with the lease.
@@ -95,13 +103,21 @@ func (b *DoubleBarrier) leave(ctx context.Context, w *waitq.Waiter, cutoff, read
 		if len(left) == 0 {
 			// Everyone let in with us has left: close the round, unless
 			// someone else did.
-			_, err := cli.Txn(ctx).
-				If(clientv3.Compare(clientv3.CreateRevision(b.ready), "=", readyRev)).
-				Then(clientv3.OpDelete(b.ready)).
-				Commit()
-			return err
+			// Guarded by the marker's create revision: sent again, it
+			// cannot remove the next round's marker.
+			return retry.Do(ctx, func(ctx context.Context) error {
+				_, err := cli.Txn(ctx).
+					If(clientv3.Compare(clientv3.CreateRevision(b.ready), "=", readyRev)).
+					Then(clientv3.OpDelete(b.ready)).
+					Commit()
+				return err
+			})
 		}
-		if resp, err = cli.Txn(ctx).Then(inside...).Commit(); err != nil {
+		err := retry.Do(ctx, func(ctx context.Context) (err error) {
+			resp, err = cli.Txn(ctx).Then(inside...).Commit()
+			return err
+		})
+		if err != nil {
 			return err
 		}
 		rs = gets(resp, 0)

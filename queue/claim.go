@@ -45,6 +45,11 @@ type Claim struct {
 // On failure Claim returns an error that satisfies errors.Is(err,
 // ctx.Err()) when ctx ended, or wraps [ErrSessionExpired] or [ErrLost] when
 // the session's lease went away, and leaves the queue unchanged.
+//
+// Claim rides out etcd's transient failures as [Queue.Dequeue] does. If the
+// claim's own write fails with its outcome unknown, Claim returns etcd's
+// error; a marker it may have left hides the item until the session ends,
+// and the item is then handed out again.
 func (q *Queue) Claim(ctx context.Context) (*Claim, error) {
 	c, err := q.claim(ctx, true)
 	if err != nil {

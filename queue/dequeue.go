@@ -6,7 +6,9 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/coordkit/coordkit/internal/errs"
 	"github.com/coordkit/coordkit/internal/follow"
+	"github.com/coordkit/coordkit/internal/retry"
 	"github.com/coordkit/coordkit/internal/waitq"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -26,6 +28,7 @@ type claimer struct {
 func (q *Queue) next(ctx context.Context, wait bool, cl *claimer) (Item, int64, error) {
 	var f *follow.Follower // made by await on first use
 	defer func() { f.Close() }()
+	var p *retry.Pacer // made by retry on first use
 	v := q.cached()
 	for {
 		if err := ctx.Err(); err != nil {
@@ -40,12 +43,20 @@ func (q *Queue) next(ctx context.Context, wait bool, cl *claimer) (Item, int64, 
 		var err error
 		if v == nil {
 			if v, err = q.read(ctx); err != nil {
-				return Item{}, 0, err
+				if err = q.retry(ctx, &p, cl, err); err != nil {
+					return Item{}, 0, err
+				}
+				continue
+			}
+			if p != nil {
+				p.Reset()
 			}
 		}
 		if v.due(q, now) {
 			if err := q.promote(ctx, now); err != nil {
-				return Item{}, 0, err
+				if err = q.retry(ctx, &p, cl, err); err != nil {
+					return Item{}, 0, err
+				}
 			}
 			v = nil
 			continue
@@ -64,7 +75,9 @@ func (q *Queue) next(ctx context.Context, wait bool, cl *claimer) (Item, int64, 
 				// comes after the watch is established, and no change can
 				// fall between the two.
 				if v, err = q.await(ctx, &f, v, cl); err != nil {
-					return Item{}, 0, err
+					if err = q.retry(ctx, &p, cl, err); err != nil {
+						return Item{}, 0, err
+					}
 				}
 			}
 			continue
@@ -72,7 +85,17 @@ func (q *Queue) next(ctx context.Context, wait bool, cl *claimer) (Item, int64, 
 		t, err := q.take(ctx, v, c, exact, now, cl)
 		q.release(c, t.ok)
 		if err != nil {
-			return Item{}, 0, err
+			if t.unknown {
+				// Whether the item was taken is unknown, and the take may
+				// still be applied: trying again could take a second
+				// item while the first is gone (see Dequeue's doc).
+				return Item{}, 0, err
+			}
+			if err = q.retry(ctx, &p, cl, err); err != nil {
+				return Item{}, 0, err
+			}
+			v = nil
+			continue
 		}
 		if t.ok {
 			q.keep(t.view)
@@ -83,10 +106,30 @@ func (q *Queue) next(ctx context.Context, wait bool, cl *claimer) (Item, int64, 
 			// Others want the few items left as much as we do: let the
 			// one that got there first have them.
 			if v, err = q.await(ctx, &f, v, cl); err != nil {
-				return Item{}, 0, err
+				if err = q.retry(ctx, &p, cl, err); err != nil {
+					return Item{}, 0, err
+				}
 			}
 		}
 	}
+}
+
+// retry decides what next does after err from a read, a promotion or a
+// wait, none of which takes an item: if err is [errs.Transient], it pauses
+// (pacing with *p, made on first use) and returns nil, and the caller reads
+// the queue again; it returns err otherwise, or ctx's error, or the
+// claimer's lease's, if one ends during the pause.
+func (q *Queue) retry(ctx context.Context, p **retry.Pacer, cl *claimer, err error) error {
+	if !errs.Transient(err) {
+		return err
+	}
+	if *p == nil {
+		*p = retry.New()
+	}
+	if cl != nil {
+		return (*p).PauseOr(ctx, cl.w.Tracker.Lost(), cl.w.Tracker.Err)
+	}
+	return (*p).Pause(ctx)
 }
 
 // cached returns a copy of the handle's last view, stale, or nil.
@@ -148,11 +191,12 @@ const maxGuards = 64
 
 // took is the outcome of a take.
 type took struct {
-	ok   bool
-	lost bool // the item was taken by someone else
-	item Item
-	rev  int64 // the claim marker's create revision
-	view *view // the queue's head as of the take
+	ok      bool
+	lost    bool // the item was taken by someone else
+	unknown bool // the take failed with its outcome unknown
+	item    Item
+	rev     int64 // the claim marker's create revision
+	view    *view // the queue's head as of the take
 }
 
 // take tries to delete (or claim) c in one transaction that also reads the
@@ -199,7 +243,7 @@ func (q *Queue) take(ctx context.Context, v *view, c *mvccpb.KeyValue, exact boo
 	t0 := time.Now()
 	resp, err := q.cli.Txn(tctx).If(cmps...).Then(append(then, reads...)...).Else(reads...).Commit()
 	if err != nil {
-		return took{}, err
+		return took{unknown: true}, err
 	}
 	q.mu.Lock()
 	q.rtt += (time.Since(t0) - q.rtt) / 4

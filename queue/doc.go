@@ -60,6 +60,15 @@
 // handles take turns on the queue's sequence key: an Enqueue that loses a
 // turn costs one more round trip.
 //
+// # Faults
+//
+// Dequeue and Claim ride out etcd's transient failures (between leaders,
+// without a quorum, out of reach): their reads and waits are tried again,
+// with growing pauses, while their context lasts. A take (the delete or
+// the claim marker) that fails with its outcome unknown is not sent again:
+// it may have been applied, and the call returns etcd's error. Enqueue and
+// the methods of [Claim] return etcd's errors to the caller.
+//
 // # Keys
 //
 // A queue named "jobs" keeps everything under "jobs/": "jobs/seq" (the

@@ -185,6 +185,12 @@ func (q *Queue) Len(ctx context.Context) (int, error) {
 // in flight, Dequeue waits (at most a few seconds) for its outcome and, if
 // it took the item, returns it: an item is lost in transit only if etcd
 // cannot be reached to learn that outcome.
+//
+// While etcd fails transiently (between leaders, without a quorum, out of
+// reach: see the package doc), Dequeue reads and waits again, paced, for as
+// long as ctx lasts. It does not send again a delete whose outcome etcd did
+// not report, since it may have been applied: it returns etcd's error, and
+// the item may be gone.
 func (q *Queue) Dequeue(ctx context.Context) (Item, error) {
 	it, _, err := q.next(ctx, true, nil)
 	if err != nil {

@@ -9,10 +9,9 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/coordkit/coordkit/internal/errs"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // Result describes how a call to [Run] went.
@@ -284,18 +283,9 @@ func keySpecs(keys []string) []rangeSpec {
 	return specs
 }
 
-// transient reports whether err may go away by itself: the cluster is
-// electing a leader, overloaded, or cannot be reached.
-func transient(err error) bool {
-	if errors.Is(err, rpctypes.ErrTooManyRequests) {
-		return true
-	}
-	var ee rpctypes.EtcdError
-	if errors.As(err, &ee) {
-		return ee.Code() == codes.Unavailable
-	}
-	return status.Code(err) == codes.Unavailable
-}
+// transient is the one classification of etcd's errors that every
+// coordkit retry loop shares ([errs.Transient]).
+func transient(err error) bool { return errs.Transient(err) }
 
 // applied reports whether a request that failed with the transient error
 // err may have taken effect. etcd rejects requests with these two before

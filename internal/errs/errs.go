@@ -3,6 +3,7 @@
 package errs
 
 import (
+	"context"
 	"errors"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -19,7 +20,33 @@ var (
 	// key was deleted by someone else, or the lease's local deadline passed
 	// with no successful keep-alive probe, so the server may have expired it.
 	Lost = errors.New("coordkit: hold lost")
+
+	// NoAnswer is the error of a request that had no answer within the
+	// bound its caller gave it. It is [Transient]: the request may still
+	// take effect.
+	NoAnswer = errors.New("coordkit: etcd did not answer in time")
 )
+
+// Transient reports whether err is one that etcd returns while it elects a
+// leader, lacks a quorum or is stopping, or that the client returns while
+// it cannot reach a member (gRPC code Unavailable), or while it is
+// overloaded ("too many requests"), or [NoAnswer]: the request may succeed
+// if sent again. A write that failed so may still have
+// been applied, or be applied later: only a caller that can tell, or whose
+// write is harmless twice, may send it again.
+func Transient(err error) bool {
+	if errors.Is(err, NoAnswer) || errors.Is(err, rpctypes.ErrTooManyRequests) {
+		return true
+	}
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) {
+		return ee.Code() == codes.Unavailable
+	}
+	return status.Code(err) == codes.Unavailable
+}
 
 // Refused reports whether etcd refused a request because of who sent it:
 // the user's role does not cover the key (RBAC), or the credentials were

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/coordkit/coordkit/internal/errs"
 )
 
 // Pacer spaces out consecutive failures. The zero value is not ready: use
@@ -49,3 +50,24 @@ func (p *Pacer) PauseOr(ctx context.Context, stop <-chan struct{}, stopErr func(
 
 // Reset makes the next pause short again, after a success.
 func (p *Pacer) Reset() { p.b.Reset() }
+
+// Do runs f until it returns nil or an error that is not [errs.Transient],
+// pacing the attempts with a new [Pacer], and returns f's last error, or
+// ctx.Err() if ctx ends during a pause. f must be safe to run again after
+// a transient error, which may have left its request applied: a read, or a
+// write guarded so that it does nothing the second time.
+func Do(ctx context.Context, f func(context.Context) error) error {
+	var p *Pacer
+	for {
+		err := f(ctx)
+		if !errs.Transient(err) {
+			return err
+		}
+		if p == nil {
+			p = New()
+		}
+		if err := p.Pause(ctx); err != nil {
+			return err
+		}
+	}
+}

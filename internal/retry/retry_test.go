@@ -6,6 +6,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
 
 func TestPausesGrowAndReset(t *testing.T) {
@@ -47,4 +49,31 @@ func TestPauseStops(t *testing.T) {
 	if err := New().PauseOr(context.Background(), stop, func() error { return errStop }); !errors.Is(err, errStop) {
 		t.Fatalf("PauseOr = %v", err)
 	}
+}
+
+func TestDo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := 0
+		err := Do(t.Context(), func(context.Context) error {
+			n++
+			if n < 3 {
+				return rpctypes.ErrTimeout
+			}
+			return nil
+		})
+		if err != nil || n != 3 {
+			t.Fatalf("Do() = %v after %d attempts, want nil after 3", err, n)
+		}
+		n = 0
+		err = Do(t.Context(), func(context.Context) error { n++; return rpctypes.ErrLeaseNotFound })
+		if !errors.Is(err, rpctypes.ErrLeaseNotFound) || n != 1 {
+			t.Fatalf("Do() = %v after %d attempts, want ErrLeaseNotFound after 1", err, n)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		err = Do(ctx, func(context.Context) error { return rpctypes.ErrNoLeader })
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Do() = %v, want the context's error", err)
+		}
+	})
 }

@@ -16,8 +16,6 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // CleanupTimeout bounds the work done after a caller's context has ended
@@ -397,7 +395,7 @@ const (
 
 // ErrNoAnswer is the error of an attempt that had no answer within its
 // bound. It is [Transient]: the attempt may still take effect.
-var ErrNoAnswer = errors.New("waitq: etcd did not answer in time")
+var ErrNoAnswer = errs.NoAnswer
 
 // Retrying runs f, one request of an acquisition, until it succeeds, fails
 // for good, or ctx ends or the lease is lost: each attempt is bounded (see
@@ -438,23 +436,9 @@ func (w *Waiter) again(ctx context.Context, err *error) bool {
 	return true
 }
 
-// Transient reports whether err is one that etcd returns while it elects a
-// leader, lacks a quorum or is stopping, or that the client returns while
-// it cannot reach a member (gRPC code Unavailable): the request may succeed
-// if tried again. A request that failed so may still have been applied.
-func Transient(err error) bool {
-	if errors.Is(err, ErrNoAnswer) {
-		return true
-	}
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	var ee rpctypes.EtcdError
-	if errors.As(err, &ee) {
-		return ee.Code() == codes.Unavailable
-	}
-	return status.Code(err) == codes.Unavailable
-}
+// Transient is [errs.Transient], the one classification of etcd's errors
+// that every retry loop shares.
+func Transient(err error) bool { return errs.Transient(err) }
 
 // Abandon deletes the waiter's key for a Join whose outcome is unknown (its
 // context ended mid-flight), where Rev was never learnt. The delete is sent

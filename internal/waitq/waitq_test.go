@@ -343,6 +343,9 @@ func TestTransient(t *testing.T) {
 		{"ctx deadline", context.DeadlineExceeded, false},
 		{"ctx cancelled", context.Canceled, false},
 		{"lost", errs.Lost, false},
+		{"too many requests", rpctypes.ErrTooManyRequests, true},
+		{"no space", rpctypes.ErrNoSpace, false},
+		{"no answer", fmt.Errorf("%w within 2s", errs.NoAnswer), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
