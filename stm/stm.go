@@ -219,11 +219,11 @@ func (r *runner) resend(c commit, first error) (*clientv3.TxnResponse, error) {
 		case err == nil && resp.Succeeded:
 			return resp, nil
 		case err == nil:
-			return nil, fmt.Errorf("%w: sent again after %w, it conflicted", ErrUncertain, first)
+			return nil, fmt.Errorf("%w: sent again after %w, it conflicted", ErrUncertain, inner(first))
 		case r.ctx.Err() != nil:
 			return nil, fmt.Errorf("%w: %w", ErrUncertain, r.ctx.Err())
 		case !transient(err):
-			return nil, fmt.Errorf("%w: sent again after %w: %w", ErrUncertain, first, err)
+			return nil, fmt.Errorf("%w: sent again after %w: %w", ErrUncertain, inner(first), inner(err))
 		}
 		last = err
 	}
