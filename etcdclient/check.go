@@ -25,28 +25,36 @@ import (
 // the wait at once.
 const alertWait = time.Second
 
-// Check makes a first request, a count-only Get of key, and probes the
-// endpoints at the same time ([Config.Probe]), so that a failure is told in
-// words and quickly: when every endpoint refuses the connection, has an
-// unknown host name or fails the TLS handshake, Check returns that within
-// about a second instead of waiting for the timeout. key should be one the
-// caller is going to use: a user's role may allow nothing else. Check
-// waits at most DialTimeout+CommandTimeout. Errors wrap [ErrUnreachable],
-// [ErrTLS], [ErrAuth] or [ErrPermission].
+// Check makes a first request, a count-only Get of key, with [Config.First].
+// key should be one the caller is going to use: a user's role may allow
+// nothing else.
 func (c Config) Check(ctx context.Context, cli *clientv3.Client, key string) error {
-	ctx, cancel := context.WithTimeout(ctx, c.DialTimeout+c.CommandTimeout)
-	defer cancel()
-	gerr, perr := c.alongsideProbe(ctx, cancel, func() error {
+	return c.First(ctx, "read", key, func(ctx context.Context) error {
 		_, err := cli.Get(ctx, key, clientv3.WithCountOnly())
 		return err
 	})
+}
+
+// First runs req, a program's first request to etcd, and probes the
+// endpoints at the same time ([Config.Probe]), so that a failure is told in
+// words and quickly: when every endpoint refuses the connection, has an
+// unknown host name or fails the TLS handshake, First returns that within
+// about a second instead of waiting for req's timeout. Otherwise req's
+// error is explained ([Config.Explain], with verb and key). req gets a
+// context that ends after DialTimeout+CommandTimeout, or as soon as the
+// probe has failed. Errors wrap [ErrUnreachable], [ErrTLS], [ErrAuth] or
+// [ErrPermission].
+func (c Config) First(ctx context.Context, verb, key string, req func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, c.DialTimeout+c.CommandTimeout)
+	defer cancel()
+	rerr, perr := c.alongsideProbe(ctx, cancel, func() error { return req(ctx) })
 	switch {
-	case gerr == nil:
+	case rerr == nil:
 		return nil
 	case perr != nil:
 		return perr
 	}
-	return c.Explain(gerr, "read", key)
+	return c.Explain(rerr, verb, key)
 }
 
 // alongsideProbe runs req and [Config.Probe] (bounded by ctx) at the same

@@ -104,22 +104,11 @@ func interrupted() error {
 	return withCode(ExitInterrupted, errors.New("interrupted while connecting to etcd"))
 }
 
-// dial returns a client whose endpoints accept connections (TLS included),
-// without making a request: the caller's first request, made with a
-// timeout, tells whether etcd answers.
+// dial returns a client without making a request: the caller makes its
+// first request with [etcdclient.Config.First], which tells whether etcd
+// answers, and why not, quickly.
 func (c *config) dial(ctx context.Context) (*clientv3.Client, error) {
-	cli, err := c.newClient(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.Probe(ctx); err != nil {
-		cli.Close()
-		if ctx.Err() != nil {
-			return nil, interrupted()
-		}
-		return nil, unavailable(c.Endpoints, err)
-	}
-	return cli, nil
+	return c.newClient(ctx)
 }
 
 // newClient builds the client, asking for the password on the terminal

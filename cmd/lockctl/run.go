@@ -289,9 +289,11 @@ func holdAndRun(cmd *cobra.Command, cfg *config, o *holdOpts, name string, argv 
 // newSession grants the lease with a timeout (NewSession's own Grant has
 // none) and keeps it alive for the life of the process.
 func newSession(ctx context.Context, cfg *config, cli *clientv3.Client, ttl int) (*concurrency.Session, error) {
-	gctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout+cfg.CommandTimeout)
-	defer cancel()
-	lease, err := cli.Grant(gctx, int64(ttl))
+	var lease *clientv3.LeaseGrantResponse
+	err := cfg.First(ctx, "grant a lease", "", func(ctx context.Context) (err error) {
+		lease, err = cli.Grant(ctx, int64(ttl))
+		return err
+	})
 	if err != nil {
 		return nil, unavailable(cfg.Endpoints, err)
 	}
