@@ -97,9 +97,12 @@ func (m *Member) Restart(ctx context.Context) error {
 	if m.etcd != nil {
 		return fmt.Errorf("etcdtest: restart %s: member is running", m.name)
 	}
-	// The port may be held for a moment by a connection being torn down.
+	// The port may be held for a while: by a connection being torn down,
+	// or by another test's client that the kernel gave it as its local
+	// port while the member was stopped. Try again until the start timeout.
 	var err error
-	for range 20 {
+	deadline := time.Now().Add(m.opts.startTimeout)
+	for try := 0; try == 0 || time.Now().Before(deadline); try++ {
 		var e *embed.Etcd
 		e, err = startEmbed(m.config())
 		if err == nil {

@@ -124,10 +124,7 @@ func superviseElection(cmd *cobra.Command, cfg *config, o *holdOpts, name, value
 	// can still resign and revoke after a signal.
 	cli, err := cfg.connect(ctx, keyPrefix(name))
 	if err != nil {
-		if ctx.Err() != nil {
-			return withCode(ExitInterrupted, fmt.Errorf("%s: interrupted while connecting", name))
-		}
-		return err
+		return err // connect tells an interruption from an unreachable etcd
 	}
 	defer cli.Close()
 	b := restartBackoff(delay)

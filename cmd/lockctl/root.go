@@ -104,13 +104,6 @@ func interrupted() error {
 	return withCode(ExitInterrupted, errors.New("interrupted while connecting to etcd"))
 }
 
-// dial returns a client without making a request: the caller makes its
-// first request with [etcdclient.Config.First], which tells whether etcd
-// answers, and why not, quickly.
-func (c *config) dial(ctx context.Context) (*clientv3.Client, error) {
-	return c.newClient(ctx)
-}
-
 // newClient builds the client, asking for the password on the terminal
 // when --user has none.
 func (c *config) newClient(ctx context.Context) (*clientv3.Client, error) {

@@ -233,14 +233,11 @@ func holdAndRun(cmd *cobra.Command, cfg *config, o *holdOpts, name string, argv 
 			g.discard()
 		}
 	}()
-	// The lease grant is the first request: it tells whether etcd can be
-	// reached, within the timeouts. ctx bounds only the dial: the client
-	// lives until Close.
-	cli, err := cfg.dial(ctx)
+	// No request yet: the lease grant is the first, and tells whether etcd
+	// can be reached (newSession). ctx bounds only the client's start: the
+	// client lives until Close.
+	cli, err := cfg.newClient(ctx)
 	if err != nil {
-		if ctx.Err() != nil {
-			return withCode(ExitInterrupted, fmt.Errorf("%s: interrupted while connecting", name))
-		}
 		return err
 	}
 	defer cli.Close()
