@@ -268,10 +268,9 @@ func (e *Election) Context(parent context.Context) context.Context {
 
 // Err returns nil while the handle leads, [ErrNotLeader] before the first
 // Campaign and after Resign, and [ErrLost] or [ErrSessionExpired] once a
-// leadership has been lost (until Resign or the next Campaign). Lease loss
-// is seen at once; a key deleted by someone else is seen once
-// [Election.Done] has been called for the leadership, which starts
-// watching the key.
+// leadership has been lost (until Resign or the next Campaign). Like
+// [Election.Done], it starts watching the leadership's key, so a delete by
+// someone else shows in Err (and IsLeader) without Done.
 func (e *Election) Err() error { return e.h.Err(ErrNotLeader) }
 
 // IsLeader reports whether the handle leads, as far as it knows: Campaign

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/coordkit/coordkit/internal/errs"
-	"github.com/coordkit/coordkit/internal/lease"
+	"github.com/coordkit/coordkit/internal/session"
 	"github.com/coordkit/coordkit/internal/waitq"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -123,13 +123,14 @@ func (r *runner) term(ctx context.Context) (led, retry bool, err error) {
 	if err != nil {
 		return false, true, err
 	}
-	// The tracker is this session's alone: stopping it after the session
-	// is closed joins its goroutine before Run returns.
-	tr := lease.Watch(s)
+	// The session's state (lease tracker, janitor, stream keeper) is this
+	// session's alone: closing it after the session joins its goroutines
+	// before Run returns.
+	st := session.Of(s)
 	cleanup := waitq.CleanupTimeout
 	defer func() {
 		end(s, cleanup)
-		tr.Stop()
+		st.Close()
 	}()
 	e := New(s, r.name)
 	if err := e.Campaign(ctx, r.opts.value); err != nil {

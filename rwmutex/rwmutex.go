@@ -176,9 +176,8 @@ func (m *RWMutex) Context(parent context.Context) context.Context {
 
 // Err returns nil while a lock is held, [ErrNotLocked] before the first lock
 // and after unlocking, and [ErrLost] or [ErrSessionExpired] once a hold has
-// been lost (until it is unlocked). Lease loss is seen at once; a key
-// deleted by someone else is seen once [RWMutex.Done] has been called for
-// the hold, which starts watching the key.
+// been lost (until it is unlocked). Like [RWMutex.Done], it starts watching
+// the hold's key, so a delete by someone else shows in Err without Done.
 func (m *RWMutex) Err() error { return m.h.Err(ErrNotLocked) }
 
 // Token returns the fencing token of the current hold: its key's create

@@ -241,9 +241,9 @@ func (m *Semaphore) Context(parent context.Context) context.Context {
 
 // Err returns nil while permits are held, [ErrNotHeld] before the first
 // Acquire and after Release, and [ErrLost] or [ErrSessionExpired] once a
-// grant has been lost (until Release). Lease loss is seen at once; a key
-// deleted by someone else is seen once [Semaphore.Done] has been called for
-// the grant, which starts watching the key.
+// grant has been lost (until Release). Like [Semaphore.Done], it starts
+// watching the grant's key, so a delete by someone else shows in Err
+// without Done.
 func (m *Semaphore) Err() error { return m.h.Err(ErrNotHeld) }
 
 // Token returns the fencing token of the current grant: its key's create

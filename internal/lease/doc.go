@@ -10,7 +10,7 @@
 // before anyone else could take over what it held. A leader change only makes
 // the server's expiry later, never earlier, so the deadline stays safe.
 //
-// One tracker serves every hold on a session ([Watch] counts references), so
-// a process with many locks on one session sends one probe per cadence, not
-// one per lock.
+// One tracker serves every hold on a session (the session's state in
+// internal/session owns it), so a process with many locks on one session
+// sends one probe per cadence, not one per lock.
 package lease

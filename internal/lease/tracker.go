@@ -29,6 +29,9 @@ type Config struct {
 	MinInterval time.Duration
 	// OnExit, if set, is called when the tracker's goroutine ends.
 	OnExit func()
+	// Go, if set, starts the tracker's goroutine, so that its owner can
+	// await it (a WaitGroup's Go); nil means a plain go statement.
+	Go func(func())
 }
 
 const firstProbeTimeout = 5 * time.Second
@@ -65,7 +68,11 @@ func Start(cfg Config) *Tracker {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &Tracker{cfg: cfg, cancel: cancel, exited: make(chan struct{}), lost: make(chan struct{}), ready: make(chan struct{})}
 	t.lostCtx, t.cancelLost = context.WithCancel(context.Background())
-	go t.run(ctx)
+	if cfg.Go != nil {
+		cfg.Go(func() { t.run(ctx) })
+	} else {
+		go t.run(ctx)
+	}
 	return t
 }
 
@@ -91,6 +98,10 @@ func (t *Tracker) Deadline() time.Time {
 	defer t.mu.Unlock()
 	return t.deadline
 }
+
+// Exited is closed when the tracker's goroutine has returned: the lease was
+// lost or the tracker stopped, and nothing renews its deadline any more.
+func (t *Tracker) Exited() <-chan struct{} { return t.exited }
 
 // Stop ends the tracker's goroutine and waits for it.
 func (t *Tracker) Stop() {

@@ -107,6 +107,22 @@ func RequireDoneWhenKeyDeleted(t *testing.T, c LossCase) {
 	require.NoError(t, m.Release(t.Context()))
 }
 
+// RequireErrWhenKeyDeleted deletes a holder's key by hand while neither
+// Done nor Context has been called for the hold: Err alone must come to
+// report the loss, and Release reports it too.
+func RequireErrWhenKeyDeleted(t *testing.T, srv *etcdtest.Cluster, c LossCase) {
+	t.Helper()
+	cli := Client(t, srv)
+	pfx := Prefix(t, cli)
+	m := c.New(Session(t, Client(t, srv), 10), pfx+"lock")
+	require.NoError(t, m.Acquire(t.Context()))
+	_, err := cli.Delete(t.Context(), m.Key())
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return errors.Is(m.Err(), c.Lost) }, 10*time.Second, 10*time.Millisecond,
+		"Err after the key was deleted, with Done never called")
+	require.ErrorIs(t, m.Release(t.Context()), c.Lost)
+}
+
 // RequireDoneWhenCutOff cuts a holder's client off from etcd and checks
 // that the hold is given up on the client's clock while the server still
 // has the lease and the key: before anyone else could take it.
@@ -129,8 +145,8 @@ func RequireDoneWhenCutOff(t *testing.T, c LossCase) {
 	require.Equal(t, int64(1), resp.Count, "the key is still there: nobody else could hold it yet")
 }
 
-// RunLossTests runs the three loss tests for c, side by side, as subtests
-// LeaseRevoked, KeyDeleted and CutOff.
+// RunLossTests runs the loss tests for c, side by side, as subtests
+// LeaseRevoked, KeyDeleted, ErrSeesKeyDeleted and CutOff.
 func RunLossTests(t *testing.T, srv *etcdtest.Cluster, c LossCase) {
 	t.Helper()
 	t.Run("LeaseRevoked", func(t *testing.T) {
@@ -140,6 +156,10 @@ func RunLossTests(t *testing.T, srv *etcdtest.Cluster, c LossCase) {
 	t.Run("KeyDeleted", func(t *testing.T) {
 		t.Parallel()
 		RequireDoneWhenKeyDeleted(t, c)
+	})
+	t.Run("ErrSeesKeyDeleted", func(t *testing.T) {
+		t.Parallel()
+		RequireErrWhenKeyDeleted(t, srv, c)
 	})
 	t.Run("CutOff", func(t *testing.T) {
 		t.Parallel()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coordkit/coordkit/etcdtest"
+	"github.com/coordkit/coordkit/internal/session"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/goleak"
@@ -82,7 +83,18 @@ func Session(tb testing.TB, cli *clientv3.Client, ttl int) *concurrency.Session 
 	if err != nil {
 		tb.Fatalf("NewSession: %v", err)
 	}
-	tb.Cleanup(func() { s.Close() })
+	tb.Cleanup(func() {
+		s.Close()
+		// The session's state (lease tracker, janitor, stream keeper) ends
+		// with the session: every goroutine it ran must return.
+		if st := session.Lookup(s); st != nil {
+			select {
+			case <-st.Done():
+			case <-time.After(30 * time.Second):
+				tb.Errorf("the state of a closed session did not end")
+			}
+		}
+	})
 	return s
 }
 

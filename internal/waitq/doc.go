@@ -30,7 +30,7 @@
 //
 // The etcd client closes a watch stream when its last watch closes; a
 // per-session keeper holds an idle watch so that the session's waits reuse
-// one stream instead of opening one each (see stream.go).
+// one stream instead of opening one each (the session.State that owns every per-session goroutine).
 //
 // Everything a waiter does stops when its session's lease is lost, judged
 // on the local clock by a [lease.Tracker].

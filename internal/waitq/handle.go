@@ -173,9 +173,12 @@ func (h *Handle) Context(parent context.Context, notHeld error) context.Context 
 }
 
 // Err returns nil while a hold lasts, why it ended once it was lost, and
-// notHeld when there is no current hold.
+// notHeld when there is no current hold. Like Done, it starts watching the
+// current hold's key (see [Hold]), so that a delete by someone else shows
+// in Err too.
 func (h *Handle) Err(notHeld error) error {
 	if hold := h.Current(); hold != nil {
+		hold.Done()
 		return hold.Err()
 	}
 	return notHeld

@@ -16,7 +16,12 @@ import (
 //
 // Lease loss is followed through the session's shared tracker at no cost
 // per hold. Watching the key itself (for a delete by someone else) costs a
-// watch per hold, so it starts only when someone asks for [Hold.Done].
+// watch per hold, so it starts only when someone asks how the hold is
+// doing: [Hold.Done], [Hold.Context] or a primitive's Err ([Handle.Err]),
+// never on Lock and Unlock alone. The watch starts from the key's create
+// revision, so a delete made before the first such call is still seen, as
+// soon as etcd replays it. [Hold.Err] itself starts nothing: the
+// primitives' own release paths call it.
 type Hold struct {
 	W         *Waiter
 	done      chan struct{}

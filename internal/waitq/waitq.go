@@ -12,6 +12,7 @@ import (
 	"github.com/coordkit/coordkit/internal/errs"
 	"github.com/coordkit/coordkit/internal/lease"
 	"github.com/coordkit/coordkit/internal/retry"
+	"github.com/coordkit/coordkit/internal/session"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -92,7 +93,7 @@ type Waiter struct {
 // New returns a waiter for key under prefix, judged by the session's lease
 // tracker (started on the session's first use).
 func New(s *concurrency.Session, prefix, key string) *Waiter {
-	return &Waiter{Session: s, Prefix: prefix, Key: key, Tracker: lease.Watch(s)}
+	return &Waiter{Session: s, Prefix: prefix, Key: key, Tracker: session.Of(s).Tracker()}
 }
 
 // AwaitLease waits until the lease tracker has confirmed the lease once. A
@@ -484,25 +485,6 @@ func (w *Waiter) cleanup(ctx context.Context, rev int64, del clientv3.Op) error 
 		return err
 	}
 	return nil
-}
-
-// deleteIncarnation deletes key if its create revision is rev. With rev 0
-// (unknown), it first reads the key's create revision and deletes that
-// incarnation: never an unguarded delete, which could arrive late and hit
-// a newer key of the same name.
-func deleteIncarnation(ctx context.Context, cli *clientv3.Client, key string, rev int64) error {
-	if rev == 0 {
-		resp, err := cli.Get(ctx, key, clientv3.WithKeysOnly())
-		if err != nil {
-			return err
-		}
-		if len(resp.Kvs) == 0 {
-			return nil
-		}
-		rev = resp.Kvs[0].CreateRevision
-	}
-	_, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", rev)).Then(clientv3.OpDelete(key)).Commit()
-	return err
 }
 
 // Release deletes a holder's key, guarded by its create revision (unless
