@@ -19,6 +19,7 @@ import (
 
 	"github.com/coordkit/coordkit/election"
 	"github.com/coordkit/coordkit/internal/chaos"
+	"github.com/coordkit/coordkit/internal/testutil/holds"
 	"github.com/coordkit/coordkit/mutex"
 	"github.com/coordkit/coordkit/rwmutex"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -187,14 +188,14 @@ func holderMain() error {
 				continue
 			}
 		}
-		var m contender = mutexContender{mutex.New(s, env.Name, mutex.WithValue(fmt.Sprintf("holder %d", id)))}
+		m := holds.Mutex(mutex.New(s, env.Name, mutex.WithValue(fmt.Sprintf("holder %d", id))))
 		switch env.Kind {
 		case "election":
-			m = electionContender{election.New(s, env.Name)}
+			m = holds.Election(election.New(s, env.Name), "chaos")
 		case "rwmutex-read":
-			m = readerContender{rwmutex.New(s, env.Name, rwmutex.WithValue(fmt.Sprintf("reader %d", id)))}
+			m = holds.Reader(rwmutex.New(s, env.Name, rwmutex.WithValue(fmt.Sprintf("reader %d", id))))
 		case "rwmutex-write":
-			m = writerContender{rwmutex.New(s, env.Name, rwmutex.WithValue(fmt.Sprintf("writer %d", id)))}
+			m = holds.Writer(rwmutex.New(s, env.Name, rwmutex.WithValue(fmt.Sprintf("writer %d", id))))
 		}
 		call := now()
 		err := m.Acquire(ctx)

@@ -12,6 +12,7 @@ import (
 	"github.com/coordkit/coordkit/mutex"
 	"github.com/coordkit/coordkit/rwmutex"
 	"github.com/coordkit/coordkit/semaphore"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
@@ -88,3 +89,45 @@ type leader struct {
 
 func (e leader) Acquire(ctx context.Context) error { return e.Campaign(ctx, e.value) }
 func (e leader) Release(ctx context.Context) error { return e.Resign(ctx) }
+
+// NewEtcdMutex is a [testutil.NewHold] for etcd's own concurrency.Mutex,
+// the control that scenarios compare coordkit with: its loss signal is the
+// session's Done, as for code built on etcd's package alone, and its token
+// is the revision Lock's response carried.
+func NewEtcdMutex(s *concurrency.Session, name string) testutil.Hold {
+	return etcdMutex{concurrency.NewMutex(s, name), s}
+}
+
+type etcdMutex struct {
+	*concurrency.Mutex
+	s *concurrency.Session
+}
+
+func (m etcdMutex) Acquire(ctx context.Context) error { return m.Lock(ctx) }
+func (m etcdMutex) Release(ctx context.Context) error { return m.Unlock(ctx) }
+func (m etcdMutex) Done() <-chan struct{}             { return m.s.Done() }
+func (m etcdMutex) Token() int64                      { return m.Header().Revision }
+
+// Err is concurrency.ErrSessionExpired once the session has ended: etcd's
+// Mutex has no other way to tell a loss.
+func (m etcdMutex) Err() error {
+	select {
+	case <-m.s.Done():
+		return concurrency.ErrSessionExpired
+	default:
+		return nil
+	}
+}
+
+// Context is cancelled when parent is, or when the session ends.
+func (m etcdMutex) Context(parent context.Context) context.Context {
+	ctx, cancel := context.WithCancelCause(parent)
+	stop := context.AfterFunc(m.s.Ctx(), func() { cancel(concurrency.ErrSessionExpired) })
+	context.AfterFunc(ctx, func() { stop() })
+	return ctx
+}
+
+// Txn is guarded by the lock's key, as etcd's own docs show.
+func (m etcdMutex) Txn(ctx context.Context, cmps ...clientv3.Cmp) clientv3.Txn {
+	return m.s.Client().Txn(ctx).If(append([]clientv3.Cmp{m.IsOwner()}, cmps...)...)
+}
