@@ -51,7 +51,9 @@ func TestB1Barrier(t *testing.T) {
 	r := chaos.Rand(t)
 	dname, bname := "/chaos/b1/double", "/chaos/b1/single"
 
-	first, err := c.Client().Get(t.Context(), "chaos-start")
+	sctx, scancel := context.WithTimeout(t.Context(), waitBound)
+	first, err := c.Client().Get(sctx, "chaos-start")
+	scancel()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,12 +163,12 @@ func TestB1Barrier(t *testing.T) {
 			holds = append(holds, [2]int64{heldAt, releaseAt})
 		}
 	}
-	wg.Wait()
+	testutil.Within(t, waitBound, "the scenario's goroutines", wg.Wait)
 	for _, p := range procs {
 		p.Terminate(15 * time.Second)
 	}
 	close(lines)
-	<-collected
+	testutil.WaitClosed(t, collected, waitBound, "the helpers' lines")
 
 	hctx, hcancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer hcancel()

@@ -12,6 +12,7 @@ import (
 	"github.com/anishathalye/porcupine"
 	"github.com/coordkit/coordkit/election"
 	"github.com/coordkit/coordkit/internal/chaos"
+	"github.com/coordkit/coordkit/internal/testutil"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
@@ -48,7 +49,9 @@ func pauseScenario(t *testing.T, scenario, kind string, nHolders int, leaderKill
 	r := chaos.Rand(t)
 	name := "/chaos/" + scenario + "/lock"
 
-	first, err := c.Client().Get(t.Context(), "chaos-start")
+	sctx, scancel := context.WithTimeout(t.Context(), waitBound)
+	first, err := c.Client().Get(sctx, "chaos-start")
+	scancel()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +102,7 @@ func pauseScenario(t *testing.T, scenario, kind string, nHolders int, leaderKill
 				}
 			}
 		})
-		<-observeStart
+		testutil.WaitClosed(t, observeStart, waitBound, "the observer's start")
 	}
 	if leaderKills {
 		wg.Go(func() { kills = leaderNemesis(ctx, t, c, rec, false) })
@@ -141,12 +144,12 @@ func pauseScenario(t *testing.T, scenario, kind string, nHolders int, leaderKill
 		}
 		t.Logf("pause %d: holder %d (in its critical section: %v) stopped %v, %d grants to others meanwhile", pauses, target, held, pause.Round(time.Millisecond), n)
 	}
-	wg.Wait()
+	testutil.Within(t, waitBound, "the observer and the nemesis", wg.Wait)
 	for _, p := range procs {
 		p.Terminate(15 * time.Second)
 	}
 	close(lines)
-	<-collected
+	testutil.WaitClosed(t, collected, waitBound, "the helpers' lines")
 
 	hs.mu.Lock()
 	acquired, failed, lost, stale := hs.acquired, hs.failed, hs.lostHolds, hs.staleRejected

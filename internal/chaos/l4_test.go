@@ -14,6 +14,7 @@ import (
 
 	"github.com/anishathalye/porcupine"
 	"github.com/coordkit/coordkit/internal/chaos"
+	"github.com/coordkit/coordkit/internal/testutil"
 	"github.com/coordkit/coordkit/mutex"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -84,7 +85,7 @@ func (w *counterWork) run(ctx context.Context, t *testing.T, clients []*clientv3
 		wg.Go(func() { w.loop(ctx, t, i, cli) })
 	}
 	wg.Go(func() { w.reads(ctx, len(clients), clients[0]) })
-	wg.Wait()
+	testutil.Within(t, afterRun(ctx), "the counter loops", wg.Wait)
 	return w.acquired.Load() - before
 }
 
@@ -254,7 +255,7 @@ func leaderFaults(t *testing.T, pause bool) {
 	var wg sync.WaitGroup
 	wg.Go(func() { faults = leaderNemesis(ctx, t, c, w.rec, pause) })
 	faultAcq := w.run(ctx, t, clients)
-	wg.Wait()
+	testutil.Within(t, waitBound, "the nemesis", wg.Wait)
 
 	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer rcancel()

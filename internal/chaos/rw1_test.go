@@ -44,7 +44,9 @@ func TestRW1RWMutex(t *testing.T) {
 	r := chaos.Rand(t)
 	name := "/chaos/rw1/lock"
 
-	first, err := c.Client().Get(t.Context(), "chaos-start")
+	sctx, scancel := context.WithTimeout(t.Context(), waitBound)
+	first, err := c.Client().Get(sctx, "chaos-start")
+	scancel()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,12 +119,12 @@ func TestRW1RWMutex(t *testing.T) {
 		t.Logf("pause %d: holder %d (writer: %v, in its critical section: %v) stopped %v, %d grants to others meanwhile",
 			pauses, target, isWriter(target), held, pause.Round(time.Millisecond), n)
 	}
-	wg.Wait()
+	testutil.Within(t, waitBound, "the scenario's goroutines", wg.Wait)
 	for _, p := range procs {
 		p.Terminate(15 * time.Second)
 	}
 	close(lines)
-	<-collected
+	testutil.WaitClosed(t, collected, waitBound, "the helpers' lines")
 
 	hctx, hcancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer hcancel()

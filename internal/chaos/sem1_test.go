@@ -55,7 +55,9 @@ func TestSEM1Semaphore(t *testing.T) {
 		stores = append(stores, chaos.NewFenceStore(t, chaos.Enforcing))
 	}
 
-	first, err := c.Client().Get(t.Context(), "chaos-start")
+	sctx, scancel := context.WithTimeout(t.Context(), waitBound)
+	first, err := c.Client().Get(sctx, "chaos-start")
+	scancel()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +216,7 @@ func TestSEM1Semaphore(t *testing.T) {
 		}
 		t.Logf("partition %d: client %d (just granted: %v) cut off %v, %d grants to others meanwhile", partitions, target, held, cut.Round(time.Millisecond), n)
 	}
-	wg.Wait()
+	testutil.Within(t, waitBound, "the clients", wg.Wait)
 
 	hctx, hcancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer hcancel()

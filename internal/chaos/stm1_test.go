@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/coordkit/coordkit/internal/chaos"
+	"github.com/coordkit/coordkit/internal/testutil"
 	"github.com/coordkit/coordkit/stm"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -111,7 +112,7 @@ func TestSTM1Bank(t *testing.T) {
 		px.Heal()
 		partitions++
 	}
-	wg.Wait()
+	testutil.Within(t, waitBound, "the clients", wg.Wait)
 
 	hctx, hcancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer hcancel()
