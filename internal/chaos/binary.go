@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"fmt"
+	"hash/fnv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,9 +32,9 @@ func EtcdBinary(tb testing.TB) string {
 }
 
 // Binary builds the main package pkg (resolved in this module, so at the
-// versions go.mod requires) into the user's cache directory as name, once
-// per test binary run, and returns its path. It needs the go command on
-// PATH (it is there under go test).
+// versions go.mod requires) as name, into a directory of the user's cache
+// that is this checkout's own, once per test binary run, and returns its
+// path. It needs the go command on PATH (it is there under go test).
 func Binary(tb testing.TB, pkg, name string) string {
 	tb.Helper()
 	binaries.Lock()
@@ -52,7 +53,12 @@ func Binary(tb testing.TB, pkg, name string) string {
 	if err != nil {
 		dir = os.TempDir()
 	}
-	dir = filepath.Join(dir, "coordkit-chaos")
+	// One directory per checkout: two worktrees testing at once must not
+	// run each other's builds.
+	wd, _ := os.Getwd()
+	h := fnv.New64a()
+	h.Write([]byte(wd))
+	dir = filepath.Join(dir, "coordkit-chaos", fmt.Sprintf("%x", h.Sum64()))
 	if b.err = os.MkdirAll(dir, 0o755); b.err == nil {
 		b.path = filepath.Join(dir, name)
 		cmd := exec.Command("go", "build", "-o", b.path, pkg)
