@@ -53,31 +53,17 @@ func participantMain() error {
 		return cli.Get(gctx, key, opts...)
 	}
 	b := barrier.New(cli, bname)
-	var s *concurrency.Session
-	defer func() {
-		if s != nil {
-			s.Close()
-		}
-	}()
+	ss := newSessions(cli, concurrency.WithTTL(ttl))
+	defer ss.close()
 	for ctx.Err() == nil {
-		if s != nil {
-			select {
-			case <-s.Done():
-				s.Close()
-				s = nil
-			default:
-			}
-		}
-		if s == nil {
-			if s, err = concurrency.NewSession(cli, concurrency.WithTTL(ttl)); err != nil {
-				s = nil
-				time.Sleep(100 * time.Millisecond)
-				continue
-			}
+		s, _, err := ss.next()
+		if err != nil {
+			time.Sleep(100 * time.Millisecond)
+			continue
 		}
 		db := barrier.NewDouble(s, dname, count)
 		ectx, cancel := context.WithTimeout(ctx, b1Stuck)
-		err := db.Enter(ectx)
+		err = db.Enter(ectx)
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil {

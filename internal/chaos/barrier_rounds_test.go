@@ -44,12 +44,7 @@ func TestB1Barrier(t *testing.T) {
 	r := chaos.Rand(t)
 	dname, bname := "/chaos/b1/double", "/chaos/b1/single"
 
-	sctx, scancel := context.WithTimeout(t.Context(), waitBound)
-	first, err := c.Client().Get(sctx, "chaos-start")
-	scancel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	from := revision(t, c)
 	type entered struct{ key, readyRev, last int64 }
 	var (
 		mu                                 sync.Mutex // guards the rest of this block
@@ -157,21 +152,9 @@ func TestB1Barrier(t *testing.T) {
 		}
 	}
 	testutil.Within(t, waitBound, "the scenario's goroutines", wg.Wait)
-	for _, p := range procs {
-		p.Terminate(15 * time.Second)
-	}
-	close(lines)
-	testutil.WaitClosed(t, collected, waitBound, "the helpers' lines")
+	stopHelpers(t, procs, lines, collected)
 
-	hctx, hcancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer hcancel()
-	if err := c.WaitHealthy(hctx); err != nil {
-		t.Fatal(err)
-	}
-	last, err := c.Client().Get(hctx, "chaos-end")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, to := settled(t, c)
 	// Replay the double barrier: at each ready marker's creation, who was
 	// present up to the last one it lets in?
 	type round struct {
@@ -180,7 +163,7 @@ func TestB1Barrier(t *testing.T) {
 	}
 	rounds := map[int64]round{}
 	dpfx := dname + "/"
-	revs := testutil.Replay(t, c.Client(), dpfx, first.Header.Revision, last.Header.Revision, func(rev int64, keys map[string]*mvccpb.KeyValue) {
+	revs := testutil.Replay(t, c.Client(), dpfx, from, to, func(rev int64, keys map[string]*mvccpb.KeyValue) {
 		ready := keys[dpfx+"ready"]
 		if ready == nil || ready.CreateRevision != rev {
 			return

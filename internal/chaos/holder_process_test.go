@@ -166,27 +166,13 @@ func holderMain() error {
 		control = chaos.NewFenceClient(env.Control, id)
 		defer control.Close()
 	}
-	var s *concurrency.Session
-	defer func() {
-		if s != nil {
-			s.Close()
-		}
-	}()
+	ss := newSessions(cli, concurrency.WithTTL(env.TTL))
+	defer ss.close()
 	for seq := 0; ctx.Err() == nil; seq++ {
-		if s != nil {
-			select {
-			case <-s.Done():
-				s.Close()
-				s = nil
-			default:
-			}
-		}
-		if s == nil {
-			if s, err = concurrency.NewSession(cli, concurrency.WithTTL(env.TTL)); err != nil {
-				s = nil
-				time.Sleep(100 * time.Millisecond)
-				continue
-			}
+		s, _, err := ss.next()
+		if err != nil {
+			time.Sleep(100 * time.Millisecond)
+			continue
 		}
 		m := holds.Mutex(mutex.New(s, env.Name, mutex.WithValue(fmt.Sprintf("holder %d", id))))
 		switch env.Kind {
@@ -198,7 +184,7 @@ func holderMain() error {
 			m = holds.Writer(rwmutex.New(s, env.Name, rwmutex.WithValue(fmt.Sprintf("writer %d", id))))
 		}
 		call := now()
-		err := m.Acquire(ctx)
+		err = m.Acquire(ctx)
 		if err != nil {
 			emit("FAILED", call, now(), strconv.Quote(errText(err)))
 			continue

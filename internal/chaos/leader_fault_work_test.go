@@ -90,34 +90,21 @@ func (w *counterWork) run(ctx context.Context, t *testing.T, clients []*clientv3
 func (w *counterWork) loop(ctx context.Context, t *testing.T, id int, cli *clientv3.Client) {
 	fc := chaos.NewFenceClient(w.store.URL(), id)
 	defer fc.Close()
-	var s *concurrency.Session
+	ss := newSessions(cli, concurrency.WithTTL(w.ttl), concurrency.WithContext(ctx))
+	defer ss.close()
 	var m *mutex.Mutex // one handle per session: its next Lock replaces a key a failed Unlock left
-	defer func() {
-		if s != nil {
-			s.Close()
-		}
-	}()
 	for ctx.Err() == nil {
-		if s != nil {
-			select {
-			case <-s.Done():
-				s.Close()
-				s = nil
-			default:
-			}
+		s, fresh, err := ss.next()
+		if err != nil {
+			sleepCtx(ctx, 100*time.Millisecond)
+			continue
 		}
-		if s == nil {
-			var err error
-			if s, err = concurrency.NewSession(cli, concurrency.WithTTL(w.ttl), concurrency.WithContext(ctx)); err != nil {
-				s = nil
-				sleepCtx(ctx, 100*time.Millisecond)
-				continue
-			}
+		if fresh {
 			m = mutex.New(s, w.name)
 		}
 		lctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		began := time.Now()
-		err := m.Lock(lctx)
+		err = m.Lock(lctx)
 		lockTook := time.Since(began)
 		w.took("Lock", began)
 		lctxErr := lctx.Err()

@@ -44,12 +44,7 @@ func TestRW1RWMutex(t *testing.T) {
 	r := chaos.Rand(t)
 	name := "/chaos/rw1/lock"
 
-	sctx, scancel := context.WithTimeout(t.Context(), waitBound)
-	first, err := c.Client().Get(sctx, "chaos-start")
-	scancel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	from := revision(t, c)
 	hs := newHolders(rec)
 	lines := make(chan chaos.Line, 1024)
 	collected := make(chan struct{})
@@ -120,21 +115,9 @@ func TestRW1RWMutex(t *testing.T) {
 			pauses, target, isWriter(target), held, pause.Round(time.Millisecond), n)
 	}
 	testutil.Within(t, waitBound, "the scenario's goroutines", wg.Wait)
-	for _, p := range procs {
-		p.Terminate(15 * time.Second)
-	}
-	close(lines)
-	testutil.WaitClosed(t, collected, waitBound, "the helpers' lines")
+	stopHelpers(t, procs, lines, collected)
 
-	hctx, hcancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer hcancel()
-	if err := c.WaitHealthy(hctx); err != nil {
-		t.Fatal(err)
-	}
-	last, err := c.Client().Get(hctx, "chaos-end")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, to := settled(t, c)
 
 	// Replay: at every revision, who does the rule let hold?
 	pfx := name + "/"
@@ -144,7 +127,7 @@ func TestRW1RWMutex(t *testing.T) {
 		allowedW             = map[int64]bool{}
 		writerOrder          []int64
 	)
-	revs = testutil.Replay(t, c.Client(), pfx, first.Header.Revision, last.Header.Revision, func(rev int64, keys map[string]*mvccpb.KeyValue) {
+	revs = testutil.Replay(t, c.Client(), pfx, from, to, func(rev int64, keys map[string]*mvccpb.KeyValue) {
 		rs, ws, other := rwHolders(pfx, keys)
 		foreign += other
 		if len(ws) > 1 || (len(ws) == 1 && len(rs) > 0) {

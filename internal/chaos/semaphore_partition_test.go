@@ -53,12 +53,7 @@ func TestSEM1Semaphore(t *testing.T) {
 		stores = append(stores, chaos.NewFenceStore(t, chaos.Enforcing))
 	}
 
-	sctx, scancel := context.WithTimeout(t.Context(), waitBound)
-	first, err := c.Client().Get(sctx, "chaos-start")
-	scancel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	from := revision(t, c)
 	var (
 		mu                                   sync.Mutex // guards the rest of this block
 		holding                              = map[int]time.Time{}
@@ -87,32 +82,17 @@ func TestSEM1Semaphore(t *testing.T) {
 			fcs = append(fcs, fc)
 		}
 		wg.Go(func() {
-			var s *concurrency.Session
-			defer func() {
-				if s != nil {
-					s.Close()
-				}
-			}()
+			ss := newSessions(cli, concurrency.WithTTL(ttl))
+			defer ss.close()
 			for seq := 0; ctx.Err() == nil; seq++ {
-				if s != nil {
-					select {
-					case <-s.Done():
-						s.Close()
-						s = nil
-					default:
-					}
-				}
-				if s == nil {
-					var err error
-					if s, err = concurrency.NewSession(cli, concurrency.WithTTL(ttl)); err != nil {
-						s = nil
-						sleepCtx(ctx, 100*time.Millisecond)
-						continue
-					}
+				s, _, err := ss.next()
+				if err != nil {
+					sleepCtx(ctx, 100*time.Millisecond)
+					continue
 				}
 				sem := semaphore.New(s, name, limit, semaphore.WithValue(fmt.Sprintf("client %d", k)))
 				actx, acancel := context.WithTimeout(ctx, 20*time.Second)
-				err := sem.Acquire(actx, 1)
+				err = sem.Acquire(actx, 1)
 				acancel()
 				if err != nil {
 					mu.Lock()
@@ -216,15 +196,7 @@ func TestSEM1Semaphore(t *testing.T) {
 	}
 	testutil.Within(t, waitBound, "the clients", wg.Wait)
 
-	hctx, hcancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer hcancel()
-	if err := c.WaitHealthy(hctx); err != nil {
-		t.Fatal(err)
-	}
-	last, err := c.Client().Get(hctx, "chaos-end")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, to := settled(t, c)
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -233,7 +205,7 @@ func TestSEM1Semaphore(t *testing.T) {
 		overGranted, maxHeld int
 		admitted             = map[int64]bool{}
 	)
-	revs := testutil.Replay(t, c.Client(), pfx, first.Header.Revision, last.Header.Revision, func(rev int64, keys map[string]*mvccpb.KeyValue) {
+	revs := testutil.Replay(t, c.Client(), pfx, from, to, func(rev int64, keys map[string]*mvccpb.KeyValue) {
 		kvs := slices.SortedFunc(func(yield func(*mvccpb.KeyValue) bool) {
 			for _, kv := range keys {
 				if !yield(kv) {
