@@ -14,9 +14,9 @@ import (
 // while it has no quorum; Enter tries again instead of returning it.
 func TestEnterRidesOutLostQuorum(t *testing.T) {
 	t.Parallel()
-	testutil.RequireRidesOutLostQuorum(t, func(s *concurrency.Session, name string) testutil.Holder {
+	testutil.RequireRidesOutLostQuorum(t, func(s *concurrency.Session, name string) testutil.Acquirer {
 		b := barrier.NewDouble(s, name, 1)
-		return testutil.Holder{Acquire: b.Enter, Release: b.Leave}
+		return testutil.Steps(b.Enter, b.Leave)
 	})
 }
 
@@ -25,9 +25,9 @@ func TestEnterRidesOutLostQuorum(t *testing.T) {
 // is guarded, so a second one does nothing) instead of returning the error.
 func TestLeaveRidesOutLostQuorum(t *testing.T) {
 	t.Parallel()
-	testutil.RequireRidesOutLostQuorum(t, func(s *concurrency.Session, name string) testutil.Holder {
+	testutil.RequireRidesOutLostQuorum(t, func(s *concurrency.Session, name string) testutil.Acquirer {
 		b := barrier.NewDouble(s, name, 1)
 		require.NoError(t, b.Enter(t.Context()))
-		return testutil.Holder{Acquire: b.Leave, Release: func(context.Context) error { return nil }}
+		return testutil.Steps(b.Leave, func(context.Context) error { return nil })
 	})
 }

@@ -1,22 +1,15 @@
 package election_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/coordkit/coordkit/election"
 	"github.com/coordkit/coordkit/internal/testutil"
-	"go.etcd.io/etcd/client/v3/concurrency"
+	"github.com/coordkit/coordkit/internal/testutil/holds"
 )
 
-// subject is an Election for the shared loss tests: Campaign and Resign.
-type subject struct{ *election.Election }
-
-func (e subject) Acquire(ctx context.Context) error { return e.Campaign(ctx, "v") }
-func (e subject) Release(ctx context.Context) error { return e.Resign(ctx) }
-
 var loss = testutil.LossCase{
-	New:     func(s *concurrency.Session, name string) testutil.Subject { return subject{election.New(s, name)} },
+	New:     holds.NewElection,
 	Lost:    election.ErrLost,
 	Expired: election.ErrSessionExpired,
 	NotHeld: election.ErrNotLeader,

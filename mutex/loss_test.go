@@ -1,22 +1,15 @@
 package mutex_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/coordkit/coordkit/internal/testutil"
+	"github.com/coordkit/coordkit/internal/testutil/holds"
 	"github.com/coordkit/coordkit/mutex"
-	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
-// subject is a Mutex for the shared loss tests.
-type subject struct{ *mutex.Mutex }
-
-func (m subject) Acquire(ctx context.Context) error { return m.Lock(ctx) }
-func (m subject) Release(ctx context.Context) error { return m.Unlock(ctx) }
-
 var loss = testutil.LossCase{
-	New:     func(s *concurrency.Session, name string) testutil.Subject { return subject{mutex.New(s, name)} },
+	New:     holds.NewMutex,
 	Lost:    mutex.ErrLost,
 	Expired: mutex.ErrSessionExpired,
 	NotHeld: mutex.ErrNotLocked,

@@ -11,18 +11,18 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
-// quorumHolder enqueues one item under name and returns a holder whose
+// quorumTake enqueues one item under name and returns an acquirer whose
 // Acquire takes it with take and checks it, and whose Release ends the
 // take with done (if any) and deletes the queue's counter.
-func quorumHolder(t *testing.T, s *concurrency.Session, name string, take func(*queue.Queue, context.Context) (queue.Item, func(context.Context) error, error)) testutil.Holder {
+func quorumTake(t *testing.T, s *concurrency.Session, name string, take func(*queue.Queue, context.Context) (queue.Item, func(context.Context) error, error)) testutil.Acquirer {
 	t.Helper()
 	q := queue.New(s.Client(), name, queue.WithSession(s))
 	if err := q.Enqueue(t.Context(), []byte("item")); err != nil {
 		t.Fatalf("Enqueue() = %v", err)
 	}
 	var done func(context.Context) error
-	return testutil.Holder{
-		Acquire: func(ctx context.Context) error {
+	return testutil.Steps(
+		func(ctx context.Context) error {
 			it, d, err := take(q, ctx)
 			if err != nil {
 				return err
@@ -33,7 +33,7 @@ func quorumHolder(t *testing.T, s *concurrency.Session, name string, take func(*
 			}
 			return nil
 		},
-		Release: func(ctx context.Context) error {
+		func(ctx context.Context) error {
 			if done != nil {
 				if err := done(ctx); err != nil {
 					return err
@@ -42,7 +42,7 @@ func quorumHolder(t *testing.T, s *concurrency.Session, name string, take func(*
 			_, err := s.Client().Delete(ctx, name+"/seq")
 			return err
 		},
-	}
+	)
 }
 
 // TestDequeueRidesOutLostQuorum: etcd fails the reads of a Dequeue with
@@ -50,8 +50,8 @@ func quorumHolder(t *testing.T, s *concurrency.Session, name string, take func(*
 // of returning it, and takes the item once etcd is back.
 func TestDequeueRidesOutLostQuorum(t *testing.T) {
 	t.Parallel()
-	testutil.RequireRidesOutLostQuorum(t, func(s *concurrency.Session, name string) testutil.Holder {
-		return quorumHolder(t, s, name, func(q *queue.Queue, ctx context.Context) (queue.Item, func(context.Context) error, error) {
+	testutil.RequireRidesOutLostQuorum(t, func(s *concurrency.Session, name string) testutil.Acquirer {
+		return quorumTake(t, s, name, func(q *queue.Queue, ctx context.Context) (queue.Item, func(context.Context) error, error) {
 			it, err := q.Dequeue(ctx)
 			return it, nil, err
 		})
@@ -61,8 +61,8 @@ func TestDequeueRidesOutLostQuorum(t *testing.T) {
 // TestClaimRidesOutLostQuorum is TestDequeueRidesOutLostQuorum for Claim.
 func TestClaimRidesOutLostQuorum(t *testing.T) {
 	t.Parallel()
-	testutil.RequireRidesOutLostQuorum(t, func(s *concurrency.Session, name string) testutil.Holder {
-		return quorumHolder(t, s, name, func(q *queue.Queue, ctx context.Context) (queue.Item, func(context.Context) error, error) {
+	testutil.RequireRidesOutLostQuorum(t, func(s *concurrency.Session, name string) testutil.Acquirer {
+		return quorumTake(t, s, name, func(q *queue.Queue, ctx context.Context) (queue.Item, func(context.Context) error, error) {
 			c, err := q.Claim(ctx)
 			if err != nil {
 				return queue.Item{}, nil, err

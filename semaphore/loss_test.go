@@ -4,13 +4,13 @@ import (
 	"testing"
 
 	"github.com/coordkit/coordkit/internal/testutil"
+	"github.com/coordkit/coordkit/internal/testutil/holds"
 	"github.com/coordkit/coordkit/semaphore"
-	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
 // loss holds all the permits of a two-permit semaphore.
 var loss = testutil.LossCase{
-	New:     func(s *concurrency.Session, name string) testutil.Subject { return whole{semaphore.New(s, name, 2)} },
+	New:     holds.NewSemaphore(2, 2),
 	Lost:    semaphore.ErrLost,
 	Expired: semaphore.ErrSessionExpired,
 	NotHeld: semaphore.ErrNotHeld,

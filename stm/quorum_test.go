@@ -14,17 +14,17 @@ import (
 // the error, and commits once etcd is back.
 func TestRunRidesOutLostQuorum(t *testing.T) {
 	t.Parallel()
-	testutil.RequireRidesOutLostQuorum(t, func(s *concurrency.Session, name string) testutil.Holder {
+	testutil.RequireRidesOutLostQuorum(t, func(s *concurrency.Session, name string) testutil.Acquirer {
 		cli := s.Client()
-		return testutil.Holder{
-			Acquire: func(ctx context.Context) error {
+		return testutil.Steps(
+			func(ctx context.Context) error {
 				_, err := stm.Run(ctx, cli, incr(name))
 				return err
 			},
-			Release: func(ctx context.Context) error {
+			func(ctx context.Context) error {
 				_, err := cli.Delete(ctx, name)
 				return err
 			},
-		}
+		)
 	})
 }

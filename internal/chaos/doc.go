@@ -23,10 +23,35 @@
 //   - [Rand]: randomness seeded from CHAOS_SEED (or the clock), with the seed
 //     logged so a failing run can be replayed.
 //
-// Scenarios live in the package's tests, named after the plan's IDs
-// (TestL1BaselineMutex, TestL3ClientPartition, ...). Tier 1 runs in
-// "go test ./..."; tier 2 needs the build tag chaos:
+// Scenarios live in the package's tests, one file each, named for the
+// fault they inject; each test keeps the plan's ID in its name:
 //
+//	tier 1 (go test ./...)
+//	  lock_baseline_test.go      TestL1BaselineMutex: turns on one lock, no fault
+//	  client_partition_test.go   TestL3ClientPartition: a holder's client cut off
+//	  ambiguous_acquire_test.go  TestL6AmbiguousAcquire: Lock's deadline ends it while its write is in flight
+//	  waiter_expiry_test.go      TestL7WaiterSessionExpiry: a waiter's session expires
+//	  compaction_storm_test.go   TestL8CompactionStorm: compaction every 50 ms under churn
+//	  stale_unlock_test.go       TestL10StaleUnlockRetry: an Unlock's response lost, then retried
+//	tier 2 (build tag chaos; etcd as processes)
+//	  holder_pause_test.go       TestL2HolderPause, TestE1ElectionSingleLeader: holder processes SIGSTOPped
+//	  leader_fault_test.go       TestL4LeaderKill, TestL5LeaderPause: the etcd leader killed or paused
+//	  holder_crash_test.go       TestL9HolderCrashRelease: a holder process SIGKILLed
+//	  quorum_loss_test.go        TestL11QuorumLoss: two of three members stopped
+//	  barrier_rounds_test.go     TestB1Barrier: barrier participants paused, leader killed
+//	  lockctl_cron_test.go       TestC1LockctlCronOverlap: lockctl runs paused or killed
+//	  lockctl_killed_test.go     TestC1KilledLockctlStopsCommand: a killed lockctl's command stops
+//	  queue_leader_kill_test.go  TestQ1Queue: Dequeue cancelled while the leader is killed
+//	  rwmutex_pause_test.go      TestRW1RWMutex: readers and writers paused, leader killed
+//	  semaphore_partition_test.go TestSEM1Semaphore: permit holders cut off, leader killed
+//	  stm_bank_test.go           TestSTM1Bank: transfers while clients are cut off, leader killed
+//
+// The scenarios drive every lock-like primitive through one shape,
+// internal/testutil's Hold. Tier 2 runs the whole set, each scenario for
+// -duration (30 s unless set; CHAOS_DURATION overrides), with every wait bounded
+// so that a hang fails with a message:
+//
+//	go test -tags chaos ./internal/chaos/ -duration 20s
 //	go test -tags chaos ./internal/chaos/ -run TestL2 -duration 60s
 //
 // Two tier-1 items of the plan live elsewhere: U1 (the lease deadline in

@@ -9,27 +9,13 @@ import (
 	"github.com/coordkit/coordkit/etcdtest"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/client/v3/concurrency"
 )
-
-// Subject is a primitive's handle as the shared loss tests use it: Acquire
-// and Release are its Lock and Unlock (Campaign and Resign, Acquire and
-// Release of a permit), the rest are its own methods.
-type Subject interface {
-	Acquire(ctx context.Context) error
-	Release(ctx context.Context) error
-	Done() <-chan struct{}
-	Context(parent context.Context) context.Context
-	Err() error
-	Key() string
-	Txn(ctx context.Context, cmps ...clientv3.Cmp) clientv3.Txn
-}
 
 // LossCase is one primitive for the loss tests: how to make a handle on a
 // name, and its sentinel errors for a hold lost, a session expired and no
 // hold (after Release).
 type LossCase struct {
-	New     func(s *concurrency.Session, name string) Subject
+	New     NewHold
 	Lost    error
 	Expired error
 	NotHeld error

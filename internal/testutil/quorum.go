@@ -11,28 +11,22 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
-// Holder is one handle of a primitive, for [RequireRidesOutLostQuorum]:
-// Acquire takes it (Lock, Campaign, ...), Release gives it back.
-type Holder struct {
-	Acquire, Release func(ctx context.Context) error
-}
-
 // RequireRidesOutLostQuorum starts a 3-member cluster, stops the two
-// members its client does not talk to, and calls Acquire on the holder
-// that newHolder makes (on a session with a 60 s TTL and a name under a
+// members its client does not talk to, and calls Acquire on the acquirer
+// that newA makes (on a session with a 60 s TTL and a name under a
 // prefix of the test's). Once etcd has failed a Txn (with the default
 // timing, "request timed out" after 7 s), it restarts them. Acquire must
 // then succeed, not return etcd's error: it asked to block until held. After
 // Release, nothing may be left under the name, although a failed write may
 // be applied late.
-func RequireRidesOutLostQuorum(t *testing.T, newHolder func(s *concurrency.Session, name string) Holder) {
+func RequireRidesOutLostQuorum[A Acquirer](t *testing.T, newA func(s *concurrency.Session, name string) A) {
 	t.Helper()
 	c := etcdtest.NewCluster(t, 3)
 	lead, err := c.WaitLeader(t.Context())
 	require.NoError(t, err)
 	cli, counts := CountedClient(t, c, lead)
 	pfx := Prefix(t, cli)
-	h := newHolder(Session(t, cli, 60), pfx+"name")
+	h := newA(Session(t, cli, 60), pfx+"name")
 
 	for i := range c.Size() {
 		if i != lead {

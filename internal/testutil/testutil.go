@@ -150,3 +150,22 @@ func WaitClosed(tb testing.TB, ch <-chan struct{}, d time.Duration, what string)
 		tb.Fatalf("%s: not closed after %v", what, d)
 	}
 }
+
+// Within calls wait, a blocking call with no deadline of its own (wg.Wait,
+// cmd.Wait, a receive), and fails the test if it has not returned within
+// d, so that a hang is a message naming what, not the go command's
+// timeout. Call it from the test's goroutine. If it fails, wait's goroutine
+// is left behind: the test has failed already.
+func Within(tb testing.TB, d time.Duration, what string, wait func()) {
+	tb.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		wait()
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		tb.Fatalf("%s: still waiting after %v", what, d)
+	}
+}

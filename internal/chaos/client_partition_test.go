@@ -9,36 +9,9 @@ import (
 
 	"github.com/coordkit/coordkit/internal/chaos"
 	"github.com/coordkit/coordkit/internal/testutil"
+	"github.com/coordkit/coordkit/internal/testutil/holds"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/client/v3/concurrency"
 )
-
-// holdFunc takes a lock through session s on name and returns the hold's
-// fencing token, the channel that tells the holder it has lost the lock,
-// and a release function.
-type holdFunc func(ctx context.Context, s *concurrency.Session, name string) (tok int64, done <-chan struct{}, release func(context.Context) error, err error)
-
-// coordkitHold holds with a coordkit primitive: Done closes on the
-// client's own clock when the lease can no longer be confirmed.
-func coordkitHold(newC newFunc) holdFunc {
-	return func(ctx context.Context, s *concurrency.Session, name string) (int64, <-chan struct{}, func(context.Context) error, error) {
-		c := newC(s, name)
-		if err := c.Acquire(ctx); err != nil {
-			return 0, nil, nil, err
-		}
-		return c.Token(), c.Done(), c.Release, nil
-	}
-}
-
-// rawHold holds with etcd's concurrency.Mutex and takes the session's Done
-// as the loss signal, as code built on etcd's package alone does.
-func rawHold(ctx context.Context, s *concurrency.Session, name string) (int64, <-chan struct{}, func(context.Context) error, error) {
-	m := concurrency.NewMutex(s, name)
-	if err := m.Lock(ctx); err != nil {
-		return 0, nil, nil, err
-	}
-	return m.Header().Revision, s.Done(), m.Unlock, nil
-}
 
 // partitionResult is what one L3 trial observed.
 type partitionResult struct {
@@ -48,7 +21,7 @@ type partitionResult struct {
 	writes   int  // the holder's writes during the trial
 }
 
-// TestL3ClientPartition is L3, for every contender kind (the mutex, the
+// TestL3ClientPartition is L3, for every kind of hold (the mutex, the
 // election's leader and next candidate, the rwmutex's writer behind a
 // writer, reader behind a writer and writer behind a reader, and the
 // semaphore): the holder's client is cut off from etcd (both directions,
@@ -76,11 +49,11 @@ func TestL3ClientPartition(t *testing.T) {
 		results = map[string][]partitionResult{}
 		k       int
 	)
-	run := func(kind string, hold holdFunc, succ newFunc) func() {
+	run := func(kind string, holder, succ testutil.NewHold) func() {
 		k++
 		name := fmt.Sprintf("%s%d/lock", pfx, k)
 		return func() {
-			res, err := partitionTrial(t, cli, name, hold, succ)
+			res, err := partitionTrial(t, cli, name, holder, succ)
 			if err != nil {
 				t.Errorf("%s trial %s: %v", kind, name, err)
 				return
@@ -97,16 +70,16 @@ func TestL3ClientPartition(t *testing.T) {
 	for round := range max(rounds, 3) {
 		var wg sync.WaitGroup
 		for range min(parallel, max(0, trials-round*parallel)) {
-			wg.Go(run("mutex", coordkitHold(newMutex), newMutex))
+			wg.Go(run("mutex", holds.NewMutex, holds.NewMutex))
 		}
 		if round == 0 {
 			for range controls {
-				wg.Go(run("control", rawHold, newMutex))
+				wg.Go(run("control", holds.NewEtcdMutex, holds.NewMutex))
 			}
 		}
 		for _, p := range extra[round] {
 			for range p.trials(max(parallel, trials/3)) {
-				wg.Go(run(p.name, coordkitHold(p.holds()), p.new))
+				wg.Go(run(p.name, p.holds(), p.new))
 			}
 		}
 		wg.Wait()
@@ -145,17 +118,20 @@ func TestL3ClientPartition(t *testing.T) {
 
 // partitionTrial runs one L3 trial on name, judged on its own recording
 // store.
-func partitionTrial(t *testing.T, direct *clientv3.Client, name string, hold holdFunc, newC newFunc) (partitionResult, error) {
+func partitionTrial(t *testing.T, direct *clientv3.Client, name string, newHolder, newSucc testutil.NewHold) (partitionResult, error) {
 	var res partitionResult
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	store := chaos.NewFenceStore(t, chaos.Recording)
 	px := chaos.NewProxy(t, srv.Endpoints()[0])
 	hs := testutil.Session(t, px.Client(t), 2)
-	htok, done, _, err := hold(ctx, hs, name)
-	if err != nil {
+	holder := newHolder(hs, name)
+	if err := holder.Acquire(ctx); err != nil {
 		return res, fmt.Errorf("holder: %w", err)
 	}
+	// A coordkit hold's Done closes on the client's own clock when the
+	// lease can no longer be confirmed; etcd's, when the session ends.
+	htok, done := holder.Token(), holder.Done()
 	hfc := chaos.NewFenceClient(store.URL(), 0)
 	defer hfc.Close()
 	if err := hfc.Begin(ctx, htok); err != nil {
@@ -163,7 +139,7 @@ func partitionTrial(t *testing.T, direct *clientv3.Client, name string, hold hol
 	}
 
 	// The successor queues behind the holder through a direct client.
-	succ := newC(testutil.Session(t, testutil.Client(t, srv), 10), name)
+	succ := newSucc(testutil.Session(t, testutil.Client(t, srv), 10), name)
 	sfc := chaos.NewFenceClient(store.URL(), 1)
 	defer sfc.Close()
 	succErr := make(chan error, 1)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coordkit/coordkit/internal/chaos"
+	"github.com/coordkit/coordkit/internal/testutil"
 	"github.com/coordkit/coordkit/queue"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -105,10 +106,10 @@ func TestQ1Queue(t *testing.T) {
 		cr := rand.New(rand.NewPCG(r.Uint64(), r.Uint64()))
 		cwg.Go(func() { consume(cli, i, cr) })
 	}
-	pwg.Wait()
-	cwg.Wait()
+	testutil.Within(t, afterRun(ctx), "the producers", pwg.Wait)
+	testutil.Within(t, afterRun(ctx), "the consumers", cwg.Wait)
 	cancel()
-	wg.Wait()
+	testutil.Within(t, waitBound, "the nemesis", wg.Wait)
 
 	// Drain what is left, with the cluster healthy again.
 	hctx, hcancel := context.WithTimeout(context.Background(), 60*time.Second)

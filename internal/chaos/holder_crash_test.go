@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coordkit/coordkit/internal/chaos"
+	"github.com/coordkit/coordkit/internal/testutil"
 	"github.com/coordkit/coordkit/mutex"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
@@ -51,7 +52,7 @@ func TestL9HolderCrashRelease(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 		got := make(chan error, 1)
 		go func() { got <- waiter.Lock(ctx) }()
-		for len(keysUnder(t, cli, name)) < 2 {
+		for len(keysUnder(t, cli, name)) < 2 && ctx.Err() == nil {
 			time.Sleep(5 * time.Millisecond)
 		}
 		killed := time.Now()
@@ -66,7 +67,8 @@ func TestL9HolderCrashRelease(t *testing.T) {
 				}
 			}
 		}
-		err := <-got
+		var err error
+		testutil.Within(t, afterRun(ctx), "the waiter's Lock", func() { err = <-got })
 		took := time.Since(killed)
 		cancel()
 		if err != nil {

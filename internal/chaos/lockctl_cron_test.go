@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/coordkit/coordkit/internal/chaos"
+	"github.com/coordkit/coordkit/internal/testutil"
 )
 
 // childMain is the command a C1 lockctl runs: with the token lockctl hands
@@ -219,8 +220,8 @@ func TestC1LockctlCronOverlap(t *testing.T) {
 		run.cmd.Process.Signal(syscall.SIGCONT)
 		pauses = append(pauses, pauseRec{tok: run.tok.get(), from: from, resume: life.Now()})
 	}
-	cronDone.Wait()
-	readers.Wait()
+	testutil.Within(t, waitBound, "the cron runs", cronDone.Wait)
+	testutil.Within(t, waitBound, "the lockctls' readers", readers.Wait)
 
 	// Keys: lockctls that exited revoked their leases; killed ones' leases
 	// expire within the TTL.

@@ -130,8 +130,13 @@ func quorumTrial(t *testing.T, c *chaos.ProcCluster, store *chaos.FenceStore, na
 	if err := c.WaitHealthy(ctx); err != nil {
 		return err
 	}
-	if err := <-wgot; err != nil {
-		return fmt.Errorf("waiter: %w", err)
+	select {
+	case err := <-wgot:
+		if err != nil {
+			return fmt.Errorf("waiter: %w", err)
+		}
+	case <-time.After(afterRun(ctx)):
+		return errors.New("the waiter's Lock never returned")
 	}
 	if err := holder.Unlock(ctx); !errors.Is(err, mutex.ErrLost) && !errors.Is(err, mutex.ErrSessionExpired) {
 		return fmt.Errorf("holder's Unlock after the outage = %v, want ErrLost or ErrSessionExpired", err)

@@ -13,10 +13,10 @@ import (
 
 	"github.com/coordkit/coordkit/internal/chaos"
 	"github.com/coordkit/coordkit/internal/testutil"
+	"github.com/coordkit/coordkit/internal/testutil/holds"
 	"github.com/coordkit/coordkit/mutex"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
 // ambiguousResult counts what one acquirer's trials saw.
@@ -32,7 +32,7 @@ type ambiguousResult struct {
 // not have been written. After every failed Lock the acquirer's key must be
 // gone at once, and a probe's TryLock must succeed: 0 orphans. The fault
 // bites when a failed Lock's key was written (counted by watching the
-// name). The other contender kinds run alongside, judged the same way:
+// name). The other kinds of hold run alongside, judged the same way:
 // election candidates whose Campaign is cancelled (4 acquirers), the
 // rwmutex's Lock and RLock and the semaphore's Acquire (2 acquirers each, to
 // keep tier 1 near 75 s). The probe is a mutex on the same name, which any
@@ -59,12 +59,12 @@ func TestL6AmbiguousAcquire(t *testing.T) {
 		wg      sync.WaitGroup
 		k       int
 	)
-	start := func(kind string, newC newFunc) {
+	start := func(kind string, newC testutil.NewHold) {
 		k++
 		name := fmt.Sprintf("%s%d/lock", pfx, k)
 		seed1, seed2 := r.Uint64(), r.Uint64()
 		wg.Go(func() {
-			res, err := ambiguousTrials(t, cli, name, perAcquirer, newC, rand.New(rand.NewPCG(seed1, seed2)))
+			res, err := ambiguousTrials(t, cli, name, perAcquirer, newC, kind == "control", rand.New(rand.NewPCG(seed1, seed2)))
 			if err != nil {
 				t.Errorf("%s acquirer %s: %v", kind, name, err)
 			}
@@ -89,7 +89,7 @@ func TestL6AmbiguousAcquire(t *testing.T) {
 		}
 	}
 	for range controls {
-		start("control", nil)
+		start("control", holds.NewEtcdMutex)
 	}
 	wg.Wait()
 	for _, p := range primitives {
@@ -118,11 +118,10 @@ func TestL6AmbiguousAcquire(t *testing.T) {
 
 // ambiguousTrials runs one acquirer's trials on name through its own
 // proxy, with responses delayed U(0.3 s, 2 s) and Lock deadlines U(50 ms,
-// 1.5 s). The acquirer is newC's contender, or etcd's concurrency.Mutex
-// (the control) when newC is nil.
-func ambiguousTrials(t *testing.T, direct *clientv3.Client, name string, trials int, newC newFunc, r *rand.Rand) (ambiguousResult, error) {
+// 1.5 s). The acquirer is newC's hold: coordkit's, or etcd's
+// concurrency.Mutex for the control, whose orphans are expected.
+func ambiguousTrials(t *testing.T, direct *clientv3.Client, name string, trials int, newC testutil.NewHold, control bool, r *rand.Rand) (ambiguousResult, error) {
 	var res ambiguousResult
-	control := newC == nil
 	px := chaos.NewProxy(t, srv.Endpoints()[0])
 	s := testutil.Session(t, px.Client(t), 10)
 	probe := mutex.New(testutil.Session(t, testutil.Client(t, srv), 10), name)
@@ -160,19 +159,13 @@ func ambiguousTrials(t *testing.T, direct *clientv3.Client, name string, trials 
 		res.trials++
 		px.DelayResponses(chaos.Uniform(r, 300*time.Millisecond, 2*time.Second), 0)
 		ctx, cancel := context.WithTimeout(t.Context(), chaos.Uniform(r, 50*time.Millisecond, 1500*time.Millisecond))
-		var unlock func(context.Context) error
-		if control {
-			m := concurrency.NewMutex(s, name)
-			err, unlock = m.Lock(ctx), m.Unlock
-		} else {
-			c := newC(s, name)
-			err, unlock = c.Acquire(ctx), c.Release
-		}
+		c := newC(s, name)
+		err = c.Acquire(ctx)
 		cancel()
 		if err == nil {
 			res.acquired++
 			uctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-			err = unlock(uctx)
+			err = c.Release(uctx)
 			cancel()
 			px.Undelay()
 			if err != nil {

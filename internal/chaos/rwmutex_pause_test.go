@@ -44,10 +44,7 @@ func TestRW1RWMutex(t *testing.T) {
 	r := chaos.Rand(t)
 	name := "/chaos/rw1/lock"
 
-	first, err := c.Client().Get(t.Context(), "chaos-start")
-	if err != nil {
-		t.Fatal(err)
-	}
+	from := revision(t, c)
 	hs := newHolders(rec)
 	lines := make(chan chaos.Line, 1024)
 	collected := make(chan struct{})
@@ -117,22 +114,10 @@ func TestRW1RWMutex(t *testing.T) {
 		t.Logf("pause %d: holder %d (writer: %v, in its critical section: %v) stopped %v, %d grants to others meanwhile",
 			pauses, target, isWriter(target), held, pause.Round(time.Millisecond), n)
 	}
-	wg.Wait()
-	for _, p := range procs {
-		p.Terminate(15 * time.Second)
-	}
-	close(lines)
-	<-collected
+	testutil.Within(t, waitBound, "the scenario's goroutines", wg.Wait)
+	stopHelpers(t, procs, lines, collected)
 
-	hctx, hcancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer hcancel()
-	if err := c.WaitHealthy(hctx); err != nil {
-		t.Fatal(err)
-	}
-	last, err := c.Client().Get(hctx, "chaos-end")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, to := settled(t, c)
 
 	// Replay: at every revision, who does the rule let hold?
 	pfx := name + "/"
@@ -142,7 +127,7 @@ func TestRW1RWMutex(t *testing.T) {
 		allowedW             = map[int64]bool{}
 		writerOrder          []int64
 	)
-	revs = testutil.Replay(t, c.Client(), pfx, first.Header.Revision, last.Header.Revision, func(rev int64, keys map[string]*mvccpb.KeyValue) {
+	revs = testutil.Replay(t, c.Client(), pfx, from, to, func(rev int64, keys map[string]*mvccpb.KeyValue) {
 		rs, ws, other := rwHolders(pfx, keys)
 		foreign += other
 		if len(ws) > 1 || (len(ws) == 1 && len(rs) > 0) {

@@ -14,7 +14,7 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
-// TestL7WaiterSessionExpiry is L7, for every contender kind: a waiter's
+// TestL7WaiterSessionExpiry is L7, for every kind of hold: a waiter's
 // (candidate's, reader's behind a writer, ...) lease is lost while it waits
 // behind a holder that does not release. Acquire (Lock, Campaign, RLock,
 // semaphore Acquire) must return an error (the lease's loss, not the

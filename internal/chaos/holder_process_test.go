@@ -19,6 +19,7 @@ import (
 
 	"github.com/coordkit/coordkit/election"
 	"github.com/coordkit/coordkit/internal/chaos"
+	"github.com/coordkit/coordkit/internal/testutil/holds"
 	"github.com/coordkit/coordkit/mutex"
 	"github.com/coordkit/coordkit/rwmutex"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -165,39 +166,25 @@ func holderMain() error {
 		control = chaos.NewFenceClient(env.Control, id)
 		defer control.Close()
 	}
-	var s *concurrency.Session
-	defer func() {
-		if s != nil {
-			s.Close()
-		}
-	}()
+	ss := newSessions(cli, concurrency.WithTTL(env.TTL))
+	defer ss.close()
 	for seq := 0; ctx.Err() == nil; seq++ {
-		if s != nil {
-			select {
-			case <-s.Done():
-				s.Close()
-				s = nil
-			default:
-			}
+		s, _, err := ss.next()
+		if err != nil {
+			time.Sleep(100 * time.Millisecond)
+			continue
 		}
-		if s == nil {
-			if s, err = concurrency.NewSession(cli, concurrency.WithTTL(env.TTL)); err != nil {
-				s = nil
-				time.Sleep(100 * time.Millisecond)
-				continue
-			}
-		}
-		var m contender = mutexContender{mutex.New(s, env.Name, mutex.WithValue(fmt.Sprintf("holder %d", id)))}
+		m := holds.Mutex(mutex.New(s, env.Name, mutex.WithValue(fmt.Sprintf("holder %d", id))))
 		switch env.Kind {
 		case "election":
-			m = electionContender{election.New(s, env.Name)}
+			m = holds.Election(election.New(s, env.Name), "chaos")
 		case "rwmutex-read":
-			m = readerContender{rwmutex.New(s, env.Name, rwmutex.WithValue(fmt.Sprintf("reader %d", id)))}
+			m = holds.Reader(rwmutex.New(s, env.Name, rwmutex.WithValue(fmt.Sprintf("reader %d", id))))
 		case "rwmutex-write":
-			m = writerContender{rwmutex.New(s, env.Name, rwmutex.WithValue(fmt.Sprintf("writer %d", id)))}
+			m = holds.Writer(rwmutex.New(s, env.Name, rwmutex.WithValue(fmt.Sprintf("writer %d", id))))
 		}
 		call := now()
-		err := m.Acquire(ctx)
+		err = m.Acquire(ctx)
 		if err != nil {
 			emit("FAILED", call, now(), strconv.Quote(errText(err)))
 			continue

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coordkit/coordkit/internal/chaos"
+	"github.com/coordkit/coordkit/internal/testutil"
 )
 
 // TestC1KilledLockctlStopsCommand is the regression test for a gap C1 found
@@ -42,12 +43,12 @@ func TestC1KilledLockctlStopsCommand(t *testing.T) {
 	}
 	if pid == 0 {
 		cmd.Process.Kill()
-		cmd.Wait()
+		testutil.Within(t, waitBound, "lockctl's exit", func() { cmd.Wait() })
 		t.Fatal("the command did not start")
 	}
 	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
 	cmd.Process.Kill()
-	cmd.Wait()
+	testutil.Within(t, waitBound, "lockctl's exit", func() { cmd.Wait() })
 	for range 50 {
 		if !alive(pid) {
 			return

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/coordkit/coordkit/internal/chaos"
+	"github.com/coordkit/coordkit/internal/testutil"
 	"github.com/coordkit/coordkit/stm"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -111,18 +112,10 @@ func TestSTM1Bank(t *testing.T) {
 		px.Heal()
 		partitions++
 	}
-	wg.Wait()
+	testutil.Within(t, waitBound, "the clients", wg.Wait)
 
-	hctx, hcancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer hcancel()
-	if err := c.WaitHealthy(hctx); err != nil {
-		t.Fatal(err)
-	}
-	end, err := c.Client().Get(hctx, "chaos-stm1-end")
-	if err != nil {
-		t.Fatal(err)
-	}
-	revs, badSum, negative, rewritten, markers, err := replayBank(hctx, c.Client(), pfx, startRev, end.Header.Revision, accounts*initial)
+	hctx, end := settled(t, c)
+	revs, badSum, negative, rewritten, markers, err := replayBank(hctx, c.Client(), pfx, startRev, end, accounts*initial)
 	if err != nil {
 		t.Fatal(err)
 	}

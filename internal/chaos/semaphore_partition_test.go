@@ -5,12 +5,10 @@ package chaos_test
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -55,10 +53,7 @@ func TestSEM1Semaphore(t *testing.T) {
 		stores = append(stores, chaos.NewFenceStore(t, chaos.Enforcing))
 	}
 
-	first, err := c.Client().Get(t.Context(), "chaos-start")
-	if err != nil {
-		t.Fatal(err)
-	}
+	from := revision(t, c)
 	var (
 		mu                                   sync.Mutex // guards the rest of this block
 		holding                              = map[int]time.Time{}
@@ -87,32 +82,17 @@ func TestSEM1Semaphore(t *testing.T) {
 			fcs = append(fcs, fc)
 		}
 		wg.Go(func() {
-			var s *concurrency.Session
-			defer func() {
-				if s != nil {
-					s.Close()
-				}
-			}()
+			ss := newSessions(cli, concurrency.WithTTL(ttl))
+			defer ss.close()
 			for seq := 0; ctx.Err() == nil; seq++ {
-				if s != nil {
-					select {
-					case <-s.Done():
-						s.Close()
-						s = nil
-					default:
-					}
-				}
-				if s == nil {
-					var err error
-					if s, err = concurrency.NewSession(cli, concurrency.WithTTL(ttl)); err != nil {
-						s = nil
-						sleepCtx(ctx, 100*time.Millisecond)
-						continue
-					}
+				s, _, err := ss.next()
+				if err != nil {
+					sleepCtx(ctx, 100*time.Millisecond)
+					continue
 				}
 				sem := semaphore.New(s, name, limit, semaphore.WithValue(fmt.Sprintf("client %d", k)))
 				actx, acancel := context.WithTimeout(ctx, 20*time.Second)
-				err := sem.Acquire(actx, 1)
+				err = sem.Acquire(actx, 1)
 				acancel()
 				if err != nil {
 					mu.Lock()
@@ -214,17 +194,9 @@ func TestSEM1Semaphore(t *testing.T) {
 		}
 		t.Logf("partition %d: client %d (just granted: %v) cut off %v, %d grants to others meanwhile", partitions, target, held, cut.Round(time.Millisecond), n)
 	}
-	wg.Wait()
+	testutil.Within(t, waitBound, "the clients", wg.Wait)
 
-	hctx, hcancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer hcancel()
-	if err := c.WaitHealthy(hctx); err != nil {
-		t.Fatal(err)
-	}
-	last, err := c.Client().Get(hctx, "chaos-end")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, to := settled(t, c)
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -233,7 +205,7 @@ func TestSEM1Semaphore(t *testing.T) {
 		overGranted, maxHeld int
 		admitted             = map[int64]bool{}
 	)
-	revs := testutil.Replay(t, c.Client(), pfx, first.Header.Revision, last.Header.Revision, func(rev int64, keys map[string]*mvccpb.KeyValue) {
+	revs := testutil.Replay(t, c.Client(), pfx, from, to, func(rev int64, keys map[string]*mvccpb.KeyValue) {
 		kvs := slices.SortedFunc(func(yield func(*mvccpb.KeyValue) bool) {
 			for _, kv := range keys {
 				if !yield(kv) {
@@ -293,107 +265,4 @@ func TestSEM1Semaphore(t *testing.T) {
 	if staleAccepted != 0 || lost != 0 {
 		t.Errorf("slot stores accepted %d stale operations and lost %d acknowledged adds", staleAccepted, lost)
 	}
-}
-
-// errNoSlot says every slot was taken by a live grant: more grants than
-// permits.
-var errNoSlot = errors.New("no free slot")
-
-// claimSlot claims the first free slot for the grant tok, in a transaction
-// guarded by the grant, with the slot's key on the grant's lease (so that
-// it goes when the grant's key does). It returns the slot, or -1 and
-// errNoSlot if the grant still holds and every slot is taken, or another
-// error if the grant is gone or etcd could not be reached.
-func claimSlot(ctx context.Context, sem *semaphore.Semaphore, s *concurrency.Session, slotKey func(int) string, slots int, tok int64) (int, error) {
-	for i := range slots {
-		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		resp, err := sem.Txn(tctx, clientv3.Compare(clientv3.CreateRevision(slotKey(i)), "=", 0)).
-			Then(clientv3.OpPut(slotKey(i), strconv.FormatInt(tok, 10), clientv3.WithLease(s.Lease()))).Commit()
-		cancel()
-		if err != nil {
-			return -1, err
-		}
-		if resp.Succeeded {
-			return i, nil
-		}
-	}
-	// Was the guard false because the grant is gone?
-	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	resp, err := sem.Txn(tctx).Commit()
-	if err != nil {
-		return -1, err
-	}
-	if !resp.Succeeded {
-		return -1, semaphore.ErrLost
-	}
-	return -1, errNoSlot
-}
-
-// freeSlot deletes the slot key if it is still tok's, retrying through
-// leader changes for up to 20 s, and reports whether it succeeded.
-func freeSlot(ctx context.Context, cli *clientv3.Client, key string, tok int64) bool {
-	end := time.Now().Add(20 * time.Second)
-	for time.Now().Before(end) {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		_, err := cli.Txn(rctx).If(clientv3.Compare(clientv3.Value(key), "=", strconv.FormatInt(tok, 10))).
-			Then(clientv3.OpDelete(key)).Commit()
-		cancel()
-		if err == nil {
-			return true
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return false
-}
-
-// slotWrites adds elements to a slot's fence store with tok every 200 ms for
-// hold, and for 4 s more once done has closed: a holder that does not
-// notice its loss in time. It returns the writes rejected as
-// stale, those made after done closed, the acknowledged elements, and the
-// other errors.
-func slotWrites(ctx context.Context, fc *chaos.FenceClient, tok int64, x int, done <-chan struct{}, hold time.Duration) (stale, late int, acked []int, errs int) {
-	end, lost := time.Now().Add(hold), false
-	for i := 0; time.Now().Before(end) && ctx.Err() == nil; i++ {
-		select {
-		case <-done:
-			late++
-			if !lost {
-				// A holder that has not noticed its loss carries on for
-				// another 4 s, long enough for a successor to claim its
-				// slot and write.
-				lost, end = true, time.Now().Add(4*time.Second)
-			}
-		default:
-		}
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		v := x*100 + i
-		set, err := fc.Read(wctx, tok)
-		if err == nil {
-			err = fc.Write(wctx, tok, append(slices.Clone(set), v))
-		}
-		cancel()
-		switch {
-		case err == nil:
-			acked = append(acked, v)
-		case errors.Is(err, chaos.ErrStale):
-			stale++
-		default:
-			errs++
-		}
-		sleepCtx(ctx, 200*time.Millisecond)
-	}
-	return stale, late, acked, errs
-}
-
-// semWeightOf reads the weight from a semaphore key's JSON value; a key
-// that is not a participant's counts as holding every permit.
-func semWeightOf(kv *mvccpb.KeyValue) int {
-	var v struct {
-		Weight int `json:"weight"`
-	}
-	if err := json.Unmarshal(kv.Value, &v); err != nil || v.Weight < 1 {
-		return 1 << 20
-	}
-	return v.Weight
 }

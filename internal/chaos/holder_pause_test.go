@@ -12,6 +12,7 @@ import (
 	"github.com/anishathalye/porcupine"
 	"github.com/coordkit/coordkit/election"
 	"github.com/coordkit/coordkit/internal/chaos"
+	"github.com/coordkit/coordkit/internal/testutil"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
@@ -48,10 +49,7 @@ func pauseScenario(t *testing.T, scenario, kind string, nHolders int, leaderKill
 	r := chaos.Rand(t)
 	name := "/chaos/" + scenario + "/lock"
 
-	first, err := c.Client().Get(t.Context(), "chaos-start")
-	if err != nil {
-		t.Fatal(err)
-	}
+	from := revision(t, c)
 	hs := newHolders(rec)
 	lines := make(chan chaos.Line, 1024)
 	collected := make(chan struct{})
@@ -99,7 +97,7 @@ func pauseScenario(t *testing.T, scenario, kind string, nHolders int, leaderKill
 				}
 			}
 		})
-		<-observeStart
+		testutil.WaitClosed(t, observeStart, waitBound, "the observer's start")
 	}
 	if leaderKills {
 		wg.Go(func() { kills = leaderNemesis(ctx, t, c, rec, false) })
@@ -141,12 +139,8 @@ func pauseScenario(t *testing.T, scenario, kind string, nHolders int, leaderKill
 		}
 		t.Logf("pause %d: holder %d (in its critical section: %v) stopped %v, %d grants to others meanwhile", pauses, target, held, pause.Round(time.Millisecond), n)
 	}
-	wg.Wait()
-	for _, p := range procs {
-		p.Terminate(15 * time.Second)
-	}
-	close(lines)
-	<-collected
+	testutil.Within(t, waitBound, "the observer and the nemesis", wg.Wait)
+	stopHelpers(t, procs, lines, collected)
 
 	hs.mu.Lock()
 	acquired, failed, lost, stale := hs.acquired, hs.failed, hs.lostHolds, hs.staleRejected
@@ -163,16 +157,8 @@ func pauseScenario(t *testing.T, scenario, kind string, nHolders int, leaderKill
 	hs.mu.Unlock()
 	// Every token a holder was given must have owned the line in etcd's
 	// history (tokenMonotonic: the owners' sequence only grows).
-	hctx, hcancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer hcancel()
-	if err := c.WaitHealthy(hctx); err != nil {
-		t.Fatal(err)
-	}
-	last, err := c.Client().Get(hctx, "chaos-end")
-	if err != nil {
-		t.Fatal(err)
-	}
-	owners, err := chaos.Owners(hctx, c.Client(), name+"/", first.Header.Revision, last.Header.Revision)
+	hctx, to := settled(t, c)
+	owners, err := chaos.Owners(hctx, c.Client(), name+"/", from, to)
 	if err != nil {
 		t.Fatal(err)
 	}
