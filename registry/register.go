@@ -9,6 +9,7 @@ import (
 	"github.com/coordkit/coordkit/internal/errs"
 	"github.com/coordkit/coordkit/internal/follow"
 	"github.com/coordkit/coordkit/internal/retry"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
@@ -31,6 +32,7 @@ type Registration struct {
 	status    Status             // what the caller sees of the loop
 	wake      context.CancelFunc // ends the loop's current wait, if any
 	sess      *concurrency.Session
+	gone      bool // etcd said sess's lease is gone before its keep-alive noticed
 	deregging bool
 	err       error // why run ended; nil while it runs
 }
@@ -126,6 +128,9 @@ func (r *Registration) run(ctx context.Context) {
 		if r.fail(err) {
 			return
 		}
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			r.dropSession() // revoked: waiting for the keep-alive to notice is slower
+		}
 		need = true
 		if pace.PauseOr(ctx, r.cli.Ctx().Done(), func() error { return errs.Closed }) != nil {
 			if ctx.Err() == nil {
@@ -134,6 +139,14 @@ func (r *Registration) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// dropSession makes the next call to session grant a new lease, or end a
+// borrowed session's registration.
+func (r *Registration) dropSession() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gone = true
 }
 
 // check reads the key after the follower may have missed changes to it,
@@ -151,13 +164,16 @@ func (r *Registration) check(ctx context.Context, sess *concurrency.Session, f *
 // last one is gone.
 func (r *Registration) session(ctx context.Context) (sess *concurrency.Session, fresh bool, err error) {
 	r.mu.Lock()
-	sess = r.sess
+	sess, gone := r.sess, r.gone
+	r.gone = false
 	r.mu.Unlock()
 	if sess != nil {
 		select {
 		case <-sess.Done():
 		default:
-			return sess, false, nil
+			if !gone {
+				return sess, false, nil
+			}
 		}
 		if !r.own {
 			return nil, false, ErrSessionExpired
@@ -166,7 +182,11 @@ func (r *Registration) session(ctx context.Context) (sess *concurrency.Session, 
 	}
 	// Granting apart from NewSession bounds the grant (by etcd's client's
 	// own timeouts and ctx) without bounding the keep-alive, which lives on ctx.
-	resp, err := r.cli.Grant(ctx, int64(r.ttl))
+	var resp *clientv3.LeaseGrantResponse
+	err = r.bounded(ctx, func(ctx context.Context) (err error) {
+		resp, err = r.cli.Grant(ctx, int64(r.ttl))
+		return err
+	})
 	if err != nil {
 		return nil, false, err
 	}
@@ -187,7 +207,11 @@ func (r *Registration) put(ctx context.Context, sess *concurrency.Session, f *fo
 	r.mu.Lock()
 	val, gen := r.inst.encode(), r.gen
 	r.mu.Unlock()
-	resp, err := r.cli.Txn(ctx).Then(clientv3.OpPut(r.key, val, clientv3.WithLease(sess.Lease()))).Commit()
+	var resp *clientv3.TxnResponse
+	err := r.bounded(ctx, func(ctx context.Context) (err error) {
+		resp, err = r.cli.Txn(ctx).Then(clientv3.OpPut(r.key, val, clientv3.WithLease(sess.Lease()))).Commit()
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -198,6 +222,21 @@ func (r *Registration) put(ctx context.Context, sess *concurrency.Session, f *fo
 	r.broadcast()
 	r.mu.Unlock()
 	return nil
+}
+
+// bounded runs f with a deadline of one TTL, so that a request held by a
+// partition is sent again rather than waited for; a request cut short so
+// returns [errs.NoAnswer], which is transient. A grant that is applied
+// late leaves a lease that nobody keeps alive; a put applied late puts
+// the same value on a lease of this registration.
+func (r *Registration) bounded(ctx context.Context, f func(context.Context) error) error {
+	bctx, cancel := context.WithTimeout(ctx, time.Duration(r.ttl)*time.Second)
+	defer cancel()
+	err := f(bctx)
+	if err != nil && ctx.Err() == nil && bctx.Err() != nil {
+		return errs.NoAnswer
+	}
+	return err
 }
 
 // waitCtx returns the context for one wait on the key: it ends with ctx,
