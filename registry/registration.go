@@ -116,7 +116,11 @@ func (r *Registration) waitStored(ctx context.Context, gen int64) error {
 // again, or until ctx ends, returning an error satisfying
 // errors.Is(err, ctx.Err()); the key is then left on a lease no longer
 // kept alive, so it goes within the TTL ([WithSession]: when the caller's
-// session ends). A second call returns [ErrDeregistered].
+// session ends). A second call returns [ErrDeregistered]. With
+// [WithSession] the lease is not revoked: a put that etcd answered too late
+// for the loop (a partition) and applies after the delete would outlive
+// Deregister on the caller's lease; the registration's own leases are
+// revoked, which removes that case.
 func (r *Registration) Deregister(ctx context.Context) error {
 	r.mu.Lock()
 	if r.deregging {
