@@ -70,8 +70,8 @@ func (f *Follower) Reset(rev int64) { f.last = max(f.last, rev) }
 func (f *Follower) Next(ctx context.Context) (evs []*clientv3.Event, relist bool, err error) {
 	closed := f.cli.Ctx().Done()
 	for {
-		if f.ch == nil {
-			f.open()
+		if f.ch == nil && !f.open(ctx) {
+			return nil, false, ctx.Err()
 		}
 		select {
 		case <-ctx.Done():
@@ -133,8 +133,11 @@ func (f *Follower) Next(ctx context.Context) (evs []*clientv3.Event, relist bool
 // open starts a watch: in sync with the store (no start revision, so that
 // changes are delivered as they commit, not by etcd's catch-up loop that
 // runs every 100 ms) unless it resumes after a broken watch. The watch
-// lives until Close, whatever ctx a call to Next had.
-func (f *Follower) open() {
+// lives until Close, whatever ctx a call to Next had; but etcd's client
+// blocks in Watch until its stream takes the request, which a partition
+// can hold up indefinitely, so ctx ending meanwhile abandons the watch and
+// open reports false.
+func (f *Follower) open(ctx context.Context) bool {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(context.Background()))
 	opts := []clientv3.OpOption{clientv3.WithCreatedNotify(), clientv3.WithProgressNotify()}
 	if f.prefix {
@@ -144,7 +147,14 @@ func (f *Follower) open() {
 		opts = append(opts, clientv3.WithRev(f.last+1))
 	}
 	f.opens.Add(1)
-	f.cancel, f.ch = cancel, f.cli.Watch(wctx, f.key, opts...)
+	unhook := context.AfterFunc(ctx, cancel)
+	ch := f.cli.Watch(wctx, f.key, opts...)
+	if !unhook() {
+		cancel()
+		return false
+	}
+	f.cancel, f.ch = cancel, ch
+	return true
 }
 
 // Close ends the follower's watch, if any. The follower is not used after.

@@ -1,0 +1,65 @@
+package registry
+
+import (
+	"time"
+
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// Option configures [Register].
+type Option interface{ apply(*options) }
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+type options struct {
+	ttl     int
+	session *concurrency.Session
+}
+
+// defaultTTL is short enough that a crashed instance leaves its callers
+// within seconds, and long enough to ride out a leader election.
+const defaultTTL = 10
+
+// WithTTL sets the TTL in seconds of the leases that [Register] grants: how
+// long the key outlives a process that died without deregistering. The
+// default is 10. It panics if ttl is not positive. It has no effect with
+// [WithSession].
+func WithTTL(ttl int) Option {
+	if ttl <= 0 {
+		panic("registry: non-positive TTL")
+	}
+	return optionFunc(func(o *options) { o.ttl = ttl })
+}
+
+// WithSession puts the key on the lease of s, which the caller created and
+// closes, instead of on leases that the registration grants. Several
+// registrations may share one session. When s ends (its lease expired or
+// was revoked, or it was closed) the registration ends too, with
+// [ErrSessionExpired]: the lease is the caller's, so it cannot be replaced.
+func WithSession(s *concurrency.Session) Option {
+	return optionFunc(func(o *options) { o.session = s })
+}
+
+// ViewOption configures [Watch].
+type ViewOption interface{ applyView(*viewOptions) }
+
+type viewOptionFunc func(*viewOptions)
+
+func (f viewOptionFunc) applyView(o *viewOptions) { f(o) }
+
+type viewOptions struct {
+	probe time.Duration
+}
+
+// WithProbeInterval sets how long a [View] waits without news from etcd
+// before it checks with one small read that etcd still answers; while it
+// does not, the View is stale. The default is 2 s. It panics if d is not
+// positive.
+func WithProbeInterval(d time.Duration) ViewOption {
+	if d <= 0 {
+		panic("registry: non-positive probe interval")
+	}
+	return viewOptionFunc(func(o *viewOptions) { o.probe = d })
+}
