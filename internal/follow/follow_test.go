@@ -305,3 +305,32 @@ func TestRefusedOnReopen(t *testing.T) {
 		t.Fatalf("Next() = %+v, want an error wrapping %v", got, rpctypes.ErrPermissionDenied)
 	}
 }
+
+// TestCutOffEndsWithContext checks that a follower whose client is cut off
+// from etcd (a connection that stays open but carries nothing) still ends
+// Next when ctx ends and closes without waiting for etcd: opening a watch
+// blocks until the client's watch stream is up, which a cut-off client
+// never gets.
+func TestCutOffEndsWithContext(t *testing.T) {
+	t.Parallel()
+	c := etcdtest.NewServer(t)
+	cli := c.ProxyClient(t, 0)
+	c.Member(0).Blackhole()
+	defer c.Member(0).Unblackhole()
+	f := follow.New(cli, "cut/", 0, follow.WithPrefix())
+	for range 2 { // the first watch, and one already being opened
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		_, _, err := f.Next(ctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Next on a cut-off client = %v, want the context's deadline", err)
+		}
+	}
+	closed := make(chan struct{})
+	go func() { f.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close on a cut-off client did not return within 30 s")
+	}
+}
