@@ -1,0 +1,123 @@
+package config
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/coordkit/coordkit/internal/errs"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// requestOverhead bounds what a Txn request adds to its keys and values:
+// the message framing and the compare. opOverhead is per operation.
+const requestOverhead, opOverhead = 512, 32
+
+// Publish makes data the value of name: in one transaction it writes the
+// current value, an immutable version key numbered one past the latest, and
+// who, when and why ([WithAuthor], [WithComment]). It returns the version
+// written.
+//
+// The transaction commits only if no other version was published since
+// Publish read the latest one, so concurrent publishers get distinct
+// consecutive versions: Publish reads again and retries when it loses the
+// race, unless [WithExpectedVersion] was given, in which case it returns
+// [ErrConflict]. The validator of [WithValidator] runs first: if it refuses,
+// Publish returns an error wrapping [ErrInvalid] and writes nothing. A
+// value too large for etcd's request limit ([WithMaxRequestBytes]) is
+// refused with [ErrTooLarge] before anything is sent: data is written
+// twice (current and version key), so it can be at most a little under
+// half the limit. A refusal by etcd's access control wraps [ErrRefused].
+//
+// Publish does not retry etcd's errors: a write that failed with one may
+// still have been applied. [History] tells.
+func Publish(ctx context.Context, cli *clientv3.Client, name string, data []byte, opts ...Option) (int64, error) {
+	checkName(name)
+	o := buildOptions(opts)
+	v, err := publish(ctx, cli, name, data, o)
+	if err != nil {
+		return 0, fmt.Errorf("config: publish %q: %w", name, err)
+	}
+	return v, nil
+}
+
+// Rollback publishes, as a new version, the data of an earlier version of
+// name, with the same checks and options as [Publish] (the default
+// comment names the version restored). It returns the new version, or an
+// error wrapping [ErrNotFound] if version is not in the history.
+func Rollback(ctx context.Context, cli *clientv3.Client, name string, version int64, opts ...Option) (int64, error) {
+	checkName(name)
+	o := buildOptions(opts)
+	old, err := readVersion(ctx, cli, name, version)
+	if err != nil {
+		return 0, fmt.Errorf("config: roll %q back to version %d: %w", name, version, err)
+	}
+	if o.comment == "" {
+		o.comment = fmt.Sprintf("rollback to version %d", version)
+	}
+	v, err := publish(ctx, cli, name, old.Data, o)
+	if err != nil {
+		return 0, fmt.Errorf("config: roll %q back to version %d: %w", name, version, err)
+	}
+	return v, nil
+}
+
+func publish(ctx context.Context, cli *clientv3.Client, name string, data []byte, o options) (int64, error) {
+	if o.validate != nil {
+		if err := o.validate(data); err != nil {
+			return 0, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+	}
+	for {
+		latest, err := latestVersion(ctx, cli, name)
+		if err != nil {
+			return 0, err
+		}
+		if o.hasExpected && latest != o.expected {
+			return 0, fmt.Errorf("%w: version is %d, expected %d", ErrConflict, latest, o.expected)
+		}
+		next := latest + 1
+		rec := encode(Value{Name: name, Version: next, Data: data, Author: o.author, Comment: o.comment, Time: time.Now().UTC()})
+		cur, vk := currentKey(name), versionKey(name, next)
+		if size := requestOverhead + 2*len(rec) + len(cur) + len(vk) + 4*opOverhead; size > o.maxRequest {
+			return 0, fmt.Errorf("%w: %d bytes of data make a %d-byte request, over etcd's limit of %d (data is written twice, as the current value and as version %d)",
+				ErrTooLarge, len(data), size, o.maxRequest, next)
+		}
+		ops := []clientv3.Op{clientv3.OpPut(cur, string(rec)), clientv3.OpPut(vk, string(rec))}
+		if o.keep > 0 && next-o.keep >= 1 {
+			start, _ := versionRange(name)
+			ops = append(ops, clientv3.OpDelete(start, clientv3.WithRange(versionKey(name, next-o.keep+1))))
+		}
+		resp, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(vk), "=", 0)).Then(ops...).Commit()
+		if err != nil {
+			return 0, refused(err, name)
+		}
+		if resp.Succeeded {
+			return next, nil
+		}
+		// Another publisher took version next: read the latest again.
+	}
+}
+
+// latestVersion returns the highest version number of name, 0 if none.
+func latestVersion(ctx context.Context, cli *clientv3.Client, name string) (int64, error) {
+	start, end := versionRange(name)
+	resp, err := cli.Get(ctx, start, clientv3.WithRange(end), clientv3.WithKeysOnly(),
+		clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(1))
+	if err != nil {
+		return 0, refused(err, name)
+	}
+	if len(resp.Kvs) == 0 {
+		return 0, nil
+	}
+	return keyVersion(name, string(resp.Kvs[0].Key)), nil
+}
+
+// refused adds [ErrRefused] and what the user lacks to an error that etcd's
+// access control returned.
+func refused(err error, name string) error {
+	if errs.Refused(err) {
+		return fmt.Errorf("%w: the client's user needs a role granting read and write on the prefix %q: %w", ErrRefused, name+"/", err)
+	}
+	return err
+}
