@@ -76,7 +76,7 @@ func (c *counted) fits() bool { return c.sum <= c.room }
 func (c *counted) set(kvs []*mvccpb.KeyValue) {
 	c.keys, c.sum = make(map[string]int64, len(kvs)), 0
 	for _, kv := range kvs {
-		if kv.CreateRevision < c.w.Rev {
+		if kv.CreateRevision < c.w.rev {
 			n := c.weigh(kv)
 			c.keys[string(kv.Key)] = n
 			c.sum += n
@@ -87,7 +87,7 @@ func (c *counted) set(kvs []*mvccpb.KeyValue) {
 // confirm reads the keys ahead in a read guarded by w's own key, recounts,
 // and reports whether they leave room, with the read's revision.
 func (c *counted) confirm(ctx context.Context) (bool, int64, error) {
-	resp, err := c.w.Check(ctx, clientv3.OpGet(c.w.Prefix, clientv3.WithPrefix(), clientv3.WithMaxCreateRev(c.w.Rev-1)))
+	resp, err := c.w.Check(ctx, clientv3.OpGet(c.w.prefix, clientv3.WithPrefix(), clientv3.WithMaxCreateRev(c.w.rev-1)))
 	if errors.Is(err, errs.Lost) {
 		err = c.w.ownKeyGone(ctx)
 	}
@@ -108,13 +108,13 @@ func (c *counted) follow(ctx context.Context, readRev int64) (ok bool, err error
 	// readRev; if it did, a read after it closes the gap.
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wch := watch(wctx, w, w.Prefix, clientv3.WithPrefix(), clientv3.WithFilterPut(), clientv3.WithCreatedNotify())
+	wch := watch(wctx, w, w.prefix, clientv3.WithPrefix(), clientv3.WithFilterPut(), clientv3.WithCreatedNotify())
 	for {
 		select {
 		case <-ctx.Done():
 			return false, ctx.Err()
-		case <-w.Tracker.Lost():
-			return false, w.Tracker.Err()
+		case <-w.tracker.Lost():
+			return false, w.tracker.Err()
 		case wr, open := <-wch:
 			if !open || wr.Err() != nil || wr.Canceled {
 				return false, nil
@@ -127,7 +127,7 @@ func (c *counted) follow(ctx context.Context, readRev int64) (ok bool, err error
 					continue
 				}
 				key := string(ev.Kv.Key)
-				if key == w.Key {
+				if key == w.key {
 					return false, w.ownKeyGone(ctx)
 				}
 				if n, found := c.keys[key]; found {
@@ -151,12 +151,12 @@ func (c *counted) follow(ctx context.Context, readRev int64) (ok bool, err error
 // (expired or revoked: [errs.SessionExpired]) or someone deleted the key
 // ([errs.Lost]). One probe of the lease tells them apart.
 func (w *Waiter) ownKeyGone(ctx context.Context) error {
-	if err := w.Tracker.Err(); err != nil {
+	if err := w.tracker.Err(); err != nil {
 		return err
 	}
 	pctx, cancel := context.WithTimeout(ctx, CleanupTimeout)
 	defer cancel()
-	if _, expired, _ := lease.ProbeSession(w.client(), w.Session.Lease())(pctx); expired {
+	if _, expired, _ := lease.ProbeSession(w.client(), w.session.Lease())(pctx); expired {
 		return errs.SessionExpired
 	}
 	return errs.Lost

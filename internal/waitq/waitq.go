@@ -55,45 +55,70 @@ func Key(prefix string, s *concurrency.Session) string {
 // Waiter is one place in a revision-ordered line. It is not safe for
 // concurrent use; primitives serialise access to it.
 type Waiter struct {
-	Session *concurrency.Session
-	Prefix  string
-	Key     string
-	// Rev is the key's create revision once joined, 0 before.
-	Rev int64
-	// Tracker follows the session's lease; set by New.
-	Tracker *lease.Tracker
+	session *concurrency.Session
+	prefix  string
+	key     string
+	rev     int64          // the key's create revision once joined, 0 before
+	tracker *lease.Tracker // follows the session's lease
 
 	pace *retry.Pacer // spaces out re-checks after a broken watch; made at the first pause
 
-	// Abandoned is set when a request that writes Key may still reach
+	// abandoned is set when a request that writes key may still reach
 	// etcd late: the unguarded delete of [Waiter.Abandon], or a Join whose
 	// outcome was unknown and was tried again. The handle must take a new
-	// key ([Waiter.NextKey]) before it joins again; the janitor watches this one for
-	// [AbandonLinger] once it is deleted.
-	Abandoned bool
+	// key ([Waiter.NextKey]) before it joins again; the janitor watches
+	// this one for [AbandonLinger] once it is deleted.
+	abandoned bool
 
-	// TryEmpty makes [Waiter.AcquireFirst] try first to join a line that
-	// is empty, in a Txn as cheap as a bare put-if-absent, before joining
-	// behind others. Set it when the line was empty last time (no
-	// contention is likely): when it is not, the attempt costs a round trip.
-	TryEmpty bool
-	// Contended is set by AcquireFirst when the line was not empty, so
-	// that the caller can clear TryEmpty for its next acquisition.
-	Contended bool
+	// unguarded makes Release a plain Delete (see [Unguarded]).
+	unguarded bool
 
-	// Unguarded makes Release a plain Delete instead of a Txn guarded by
-	// the create revision, which costs as much as a bare delete. It is safe
-	// only for a primitive that takes a new key after any failed release
-	// ([Handle.KeyRetired]): then a late delete of this key can never hit a
-	// newer hold.
-	Unguarded bool
+	// contended records that the last [Waiter.Acquire] joined behind
+	// others rather than through its turn's empty-line shortcut.
+	contended bool
+
+	// next is the key to join with next time, decided by the last Acquire.
+	next string
 }
+
+// Option changes how a [Waiter] acquires and releases.
+type Option interface{ apply(*Waiter) }
+
+type optionFunc func(*Waiter)
+
+func (f optionFunc) apply(w *Waiter) { f(w) }
+
+// Unguarded makes [Waiter.Release] a plain Delete instead of a Txn guarded
+// by the create revision, which costs as much as a bare delete. It is safe
+// only for a primitive that takes a new key after any failed release
+// ([Handle.KeyRetired]): then a late delete of this key can never hit a
+// newer hold.
+func Unguarded() Option { return optionFunc(func(w *Waiter) { w.unguarded = true }) }
 
 // New returns a waiter for key under prefix, judged by the session's lease
 // tracker (started on the session's first use).
-func New(s *concurrency.Session, prefix, key string) *Waiter {
-	return &Waiter{Session: s, Prefix: prefix, Key: key, Tracker: lease.Watch(s)}
+func New(s *concurrency.Session, prefix, key string, opts ...Option) *Waiter {
+	w := &Waiter{session: s, prefix: prefix, key: key, next: key, tracker: lease.Watch(s)}
+	for _, o := range opts {
+		o.apply(w)
+	}
+	return w
 }
+
+// Key returns the waiter's key.
+func (w *Waiter) Key() string { return w.key }
+
+// Rev returns the key's create revision once joined (its place in line and
+// fencing token), 0 before.
+func (w *Waiter) Rev() int64 { return w.rev }
+
+// Tracker returns the tracker that follows the session's lease.
+func (w *Waiter) Tracker() *lease.Tracker { return w.tracker }
+
+// Claimed records a key that the caller wrote by other means than
+// [Waiter.Acquire] (a queue's claim marker), with its create revision, so
+// that the waiter can hold and release it.
+func (w *Waiter) Claimed(key string, rev int64) { w.key, w.rev, w.next = key, rev, key }
 
 // AwaitLease waits until the lease tracker has confirmed the lease once. A
 // hold must not be reported as taken before: until then a client cut off
@@ -101,26 +126,26 @@ func New(s *concurrency.Session, prefix, key string) *Waiter {
 // waits here, for one round trip that overlapped its Join.
 func (w *Waiter) AwaitLease(ctx context.Context) error {
 	select {
-	case <-w.Tracker.Ready():
+	case <-w.tracker.Ready():
 		return nil
-	case <-w.Tracker.Lost():
-		return w.Tracker.Err()
+	case <-w.tracker.Lost():
+		return w.tracker.Err()
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-func (w *Waiter) client() *clientv3.Client { return w.Session.Client() }
+func (w *Waiter) client() *clientv3.Client { return w.session.Client() }
 
 // IsOwner is the comparison that holds while the waiter's key exists with
 // the create revision it joined with.
 func (w *Waiter) IsOwner() clientv3.Cmp {
-	return clientv3.Compare(clientv3.CreateRevision(w.Key), "=", w.Rev)
+	return clientv3.Compare(clientv3.CreateRevision(w.key), "=", w.rev)
 }
 
 // Bind returns ctx, also cancelled when the lease is lost.
 func (w *Waiter) Bind(ctx context.Context) (context.Context, context.CancelFunc) {
-	return w.Tracker.Bind(ctx)
+	return w.tracker.Bind(ctx)
 }
 
 // Err translates an error from a call made with a bound context: if the
@@ -129,7 +154,7 @@ func (w *Waiter) Err(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
-	if lerr := w.Tracker.Err(); lerr != nil {
+	if lerr := w.tracker.Err(); lerr != nil {
 		return lerr
 	}
 	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
@@ -148,26 +173,26 @@ func (w *Waiter) Err(ctx context.Context, err error) error {
 // reports whether the key was created now (fresh) or existed already, in
 // which case the reads were not run and resp holds only the key's Get.
 func (w *Waiter) Join(ctx context.Context, value string, reads ...clientv3.Op) (resp *clientv3.TxnResponse, fresh bool, err error) {
-	forget(w.Session, w.Key)
-	put := clientv3.OpPut(w.Key, value, clientv3.WithLease(w.Session.Lease()))
+	forget(w.session, w.key)
+	put := clientv3.OpPut(w.key, value, clientv3.WithLease(w.session.Lease()))
 	then := append([]clientv3.Op{put}, reads...)
 	resp, err = w.client().Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(w.Key), "=", 0)).
+		If(clientv3.Compare(clientv3.CreateRevision(w.key), "=", 0)).
 		Then(then...).
-		Else(clientv3.OpGet(w.Key)).
+		Else(clientv3.OpGet(w.key)).
 		Commit()
 	if err != nil {
 		return nil, false, err
 	}
 	if resp.Succeeded {
-		w.Rev = resp.Header.Revision
+		w.rev = resp.Header.Revision
 		return resp, true, nil
 	}
 	kvs := resp.Responses[0].GetResponseRange().Kvs
 	if len(kvs) == 0 {
 		return nil, false, errors.New("waitq: key vanished between compare and get")
 	}
-	w.Rev = kvs[0].CreateRevision
+	w.rev = kvs[0].CreateRevision
 	return resp, false, nil
 }
 
@@ -184,35 +209,28 @@ func (w *Waiter) JoinFresh(ctx context.Context, value string, reads ...clientv3.
 	// This delete is a step of the caller's acquisition, so the caller's
 	// ctx bounds it. Bounding it by CleanupTimeout, as Leave would, ends it
 	// with a DeadlineExceeded that the caller takes for its own deadline.
-	if _, err = w.client().Txn(ctx).If(w.IsOwner()).Then(clientv3.OpDelete(w.Key)).Commit(); err != nil {
+	if _, err = w.client().Txn(ctx).If(w.IsOwner()).Then(clientv3.OpDelete(w.key)).Commit(); err != nil {
 		return nil, false, err
 	}
 	return w.Join(ctx, value, reads...)
 }
 
-// JoinRetrying is [Waiter.JoinFresh], bounded and tried again as
-// [Waiter.Retrying] does. A Join tried again sets Abandoned: the failed
-// attempt may still be applied late, even after the key is deleted.
-func (w *Waiter) JoinRetrying(ctx context.Context, value string, reads ...clientv3.Op) (resp *clientv3.TxnResponse, fresh bool, err error) {
-	err = w.Retrying(ctx, func() { w.Abandoned = true }, func(ctx context.Context) (err error) {
-		resp, fresh, err = w.JoinFresh(ctx, value, reads...)
-		return err
-	})
-	return resp, fresh, err
-}
-
 // NextKey returns the key that the handle which made w should join with
-// next time: w's own, unless the acquisition failed (err is not nil: its
-// key may be left to the session's janitor, and joining it again would take
-// it back while it still stands in line, for as long as that Join waits on
-// a slow member) or a write of it may still reach etcd late (Abandoned).
-// Then it returns a new key with the same prefix. Keys are random: a new
-// one costs nothing.
-func (w *Waiter) NextKey(err error) string {
-	if err == nil && !w.Abandoned {
-		return w.Key
+// next time, as the last [Waiter.Acquire] decided: w's own, unless the
+// acquisition failed (its key may be left to the session's janitor, and
+// joining it again would take it back while it still stands in line, for
+// as long as that Join waits on a slow member) or a write of it may still
+// reach etcd late. Then it is a new key with the same prefix. Keys are
+// random: a new one costs nothing.
+func (w *Waiter) NextKey() string { return w.next }
+
+// decideNext records the key to join with next time after an acquisition
+// that ended with err.
+func (w *Waiter) decideNext(err error) {
+	w.next = w.key
+	if err != nil || w.abandoned {
+		w.next = Key(w.key[:strings.LastIndexByte(w.key, '/')+1], w.session)
 	}
-	return Key(w.Key[:strings.LastIndexByte(w.Key, '/')+1], w.Session)
 }
 
 // Check runs ops only if the waiter's key still exists with its create
@@ -291,8 +309,8 @@ func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev in
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
-		case <-w.Tracker.Lost():
-			return 0, w.Tracker.Err()
+		case <-w.tracker.Lost():
+			return 0, w.tracker.Err()
 		case wr, ok := <-wch:
 			if !ok || wr.Err() != nil || wr.Canceled {
 				return 0, w.pause(ctx)
@@ -344,7 +362,7 @@ func (w *Waiter) pause(ctx context.Context) error {
 	if w.pace == nil {
 		w.pace = retry.New()
 	}
-	return w.pace.PauseOr(ctx, w.Tracker.Lost(), w.Tracker.Err)
+	return w.pace.PauseOr(ctx, w.tracker.Lost(), w.tracker.Err)
 }
 
 // calm makes the next pause short again, after a watch answered.
@@ -361,21 +379,21 @@ func (w *Waiter) calm() {
 // janitor, which deletes it when etcd can be reached again; the error is
 // returned for information only.
 func (w *Waiter) Leave(ctx context.Context) error {
-	if w.Rev == 0 {
+	if w.rev == 0 {
 		return w.Abandon(ctx)
 	}
-	err := w.cleanup(ctx, w.Rev, clientv3.OpDelete(w.Key))
+	err := w.cleanup(ctx, w.rev, clientv3.OpDelete(w.key))
 	w.Linger()
 	return err
 }
 
 // Linger has the janitor delete Key each time it shows up during
 // [AbandonLinger], if a request that writes it may still arrive late
-// (Abandoned). Leave, Abandon and Release call it; a primitive that deletes
+// (abandoned). Leave, Abandon and Release call it; a primitive that deletes
 // its key by other means calls it after.
 func (w *Waiter) Linger() {
-	if w.Abandoned && !errors.Is(w.Tracker.Err(), errs.SessionExpired) {
-		deferDeleteUntil(w.Session, w.Key, 0, time.Now().Add(AbandonLinger))
+	if w.abandoned && !errors.Is(w.tracker.Err(), errs.SessionExpired) {
+		deferDeleteUntil(w.session, w.key, 0, time.Now().Add(AbandonLinger))
 	}
 }
 
@@ -401,7 +419,8 @@ var ErrNoAnswer = errs.NoAnswer
 // for good, or ctx ends or the lease is lost: each attempt is bounded (see
 // [FirstAttemptTimeout]), and a transient failure is tried again after a
 // pause ([Waiter.again]). retry, if not nil, is called before each further
-// attempt (a Join sets Abandoned there: the failed attempt may land late).
+// attempt (a Join marks the waiter abandoned there: the failed attempt
+// may land late).
 func (w *Waiter) Retrying(ctx context.Context, retry func(), f func(context.Context) error) error {
 	for n := 0; ; n++ {
 		d := FirstAttemptTimeout << min(n, maxDoublings)
@@ -443,7 +462,7 @@ func Transient(err error) bool { return errs.Transient(err) }
 // Abandon deletes the waiter's key for a Join whose outcome is unknown (its
 // context ended mid-flight), where Rev was never learnt. The delete is sent
 // at once and unguarded, so that an etcd that is only slow to answer
-// applies it before the caller returns; it sets Abandoned, because such a
+// applies it before the caller returns; it marks the waiter abandoned, because such a
 // delete could also reach etcd late (through a slow member) and remove the
 // key of a later Join of the same name: the handle should then take a new
 // key for its next Join. Whether it succeeds or not, the session's janitor
@@ -451,15 +470,15 @@ func Transient(err error) bool { return errs.Transient(err) }
 // each time it shows up during [AbandonLinger]: the Join itself may be
 // applied after the delete.
 func (w *Waiter) Abandon(ctx context.Context) error {
-	w.Abandoned = true
-	err := w.cleanup(ctx, 0, clientv3.OpDelete(w.Key))
+	w.abandoned = true
+	err := w.cleanup(ctx, 0, clientv3.OpDelete(w.key))
 	w.Linger()
 	return err
 }
 
 func (w *Waiter) cleanup(ctx context.Context, rev int64, del clientv3.Op) error {
 	timeout := CleanupTimeout
-	switch lerr := w.Tracker.Err(); {
+	switch lerr := w.tracker.Err(); {
 	case errors.Is(lerr, errs.SessionExpired):
 		return nil // the key went with the lease
 	case lerr != nil:
@@ -472,14 +491,14 @@ func (w *Waiter) cleanup(ctx context.Context, rev int64, del clientv3.Op) error 
 	defer cancel()
 	txn := w.client().Txn(cctx)
 	if rev != 0 {
-		txn = txn.If(clientv3.Compare(clientv3.CreateRevision(w.Key), "=", rev))
+		txn = txn.If(clientv3.Compare(clientv3.CreateRevision(w.key), "=", rev))
 	}
 	if _, err := txn.Then(del).Commit(); err != nil {
-		deferDelete(w.Session, w.Key, rev)
+		deferDelete(w.session, w.key, rev)
 		if cctx.Err() != nil && ctx.Err() == nil {
 			// Our own bound ran out, not the caller's: a DeadlineExceeded
 			// would read as the caller's deadline.
-			return fmt.Errorf("waitq: etcd did not confirm the delete of %s within %v; the session deletes it once etcd answers", w.Key, timeout)
+			return fmt.Errorf("waitq: etcd did not confirm the delete of %s within %v; the session deletes it once etcd answers", w.key, timeout)
 		}
 		return err
 	}
@@ -506,24 +525,24 @@ func deleteIncarnation(ctx context.Context, cli *clientv3.Client, key string, re
 }
 
 // Release deletes a holder's key, guarded by its create revision (unless
-// Unguarded), with the caller's context, and reports whether the key was still there. If the
+// made [Unguarded]), with the caller's context, and reports whether the key was still there. If the
 // request fails, the key is handed to the session's janitor (so it does
 // not stay in line for the life of the session) and the error is returned:
 // the hold has ended either way.
 func (w *Waiter) Release(ctx context.Context) (existed bool, err error) {
-	if w.Unguarded {
+	if w.unguarded {
 		var resp *clientv3.DeleteResponse
-		if resp, err = w.client().Delete(ctx, w.Key); err == nil {
+		if resp, err = w.client().Delete(ctx, w.key); err == nil {
 			existed = resp.Deleted > 0
 		}
 	} else {
 		var resp *clientv3.TxnResponse
-		if resp, err = w.client().Txn(ctx).If(w.IsOwner()).Then(clientv3.OpDelete(w.Key)).Commit(); err == nil {
+		if resp, err = w.client().Txn(ctx).If(w.IsOwner()).Then(clientv3.OpDelete(w.key)).Commit(); err == nil {
 			existed = resp.Succeeded
 		}
 	}
-	if err != nil && !errors.Is(w.Tracker.Err(), errs.SessionExpired) {
-		deferDelete(w.Session, w.Key, w.Rev)
+	if err != nil && !errors.Is(w.tracker.Err(), errs.SessionExpired) {
+		deferDelete(w.session, w.key, w.rev)
 	}
 	w.Linger()
 	return existed, err
