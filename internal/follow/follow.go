@@ -20,6 +20,11 @@ func (f optionFunc) apply(fl *Follower) { f(fl) }
 // WithPrefix follows every key that starts with the key given to [New].
 func WithPrefix() Option { return optionFunc(func(f *Follower) { f.prefix = true }) }
 
+// WithFilterPut delivers deletions only, for a caller that waits for keys
+// to go: etcd then sends nothing for a write, which under a busy prefix
+// would wake every follower for each new key.
+func WithFilterPut() Option { return optionFunc(func(f *Follower) { f.filterPut = true }) }
+
 // Follower delivers the changes to a key or a prefix after a revision, in
 // order, across broken watches. It is not safe for concurrent use. Its one
 // watch lives until [Follower.Close]; it starts no goroutine of its own.
@@ -27,7 +32,9 @@ type Follower struct {
 	cli    *clientv3.Client
 	key    string
 	prefix bool
-	last   int64 // every change up to last has been delivered or read
+	// filterPut asks etcd for deletions only.
+	filterPut bool
+	last      int64 // every change up to last has been delivered or read
 
 	ch     clientv3.WatchChan
 	cancel context.CancelFunc
@@ -139,6 +146,9 @@ func (f *Follower) open() {
 	opts := []clientv3.OpOption{clientv3.WithCreatedNotify(), clientv3.WithProgressNotify()}
 	if f.prefix {
 		opts = append(opts, clientv3.WithPrefix())
+	}
+	if f.filterPut {
+		opts = append(opts, clientv3.WithFilterPut())
 	}
 	if f.resume && f.last > 0 {
 		opts = append(opts, clientv3.WithRev(f.last+1))

@@ -305,3 +305,20 @@ func TestRefusedOnReopen(t *testing.T) {
 		t.Fatalf("Next() = %+v, want an error wrapping %v", got, rpctypes.ErrPermissionDenied)
 	}
 }
+
+// TestFilterPut: with WithFilterPut the follower delivers deletions only;
+// the writes in between are never sent.
+func TestFilterPut(t *testing.T) {
+	t.Parallel()
+	own := etcdtest.NewServer(t)
+	cli := own.NewClient(t)
+	rev := put(t, cli, "k/a")
+	f := follow.New(cli, "k/", rev, follow.WithPrefix(), follow.WithFilterPut())
+	steps := watcher(t, cli, f, "k/")
+	eventually(t, func() bool { return follow.Created(f) > 0 }, "the watch was never confirmed")
+	put(t, cli, "k/b")
+	if _, err := cli.Delete(t.Context(), "k/a"); err != nil {
+		t.Fatal(err)
+	}
+	wantStep(t, next(t, steps), step{keys: []string{"-a"}})
+}
