@@ -12,22 +12,10 @@ import (
 	"github.com/coordkit/coordkit/internal/errs"
 	"github.com/coordkit/coordkit/internal/lease"
 	"github.com/coordkit/coordkit/internal/retry"
-	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
-
-// CleanupTimeout bounds the work done after a caller's context has ended
-// (deleting a waiter's key), so that cleanup never hangs on an unreachable
-// etcd. If it runs out, the session's janitor deletes the key once etcd
-// answers again, or the key goes with the session's lease.
-const CleanupTimeout = 2 * time.Second
-
-// lostCleanupTimeout bounds cleanup once the lease is judged lost, when
-// etcd is likely out of reach and the caller should learn of the loss
-// without delay; the janitor finishes the job.
-const lostCleanupTimeout = 500 * time.Millisecond
 
 // Prefix returns a primitive's key prefix: name followed by "/", whatever
 // name ends with, exactly as etcd's NewMutex, NewElection and the recipes
@@ -169,9 +157,10 @@ func (w *Waiter) Err(ctx context.Context, err error) error {
 }
 
 // Join writes the waiter's key with value on the session's lease unless it
-// exists, and runs reads in the same Txn after the write. It sets Rev and
-// reports whether the key was created now (fresh) or existed already, in
-// which case the reads were not run and resp holds only the key's Get.
+// exists, and runs reads in the same Txn after the write. It records the
+// key's create revision ([Waiter.Rev]) and reports whether the key was
+// created now (fresh) or existed already, in which case the reads were not
+// run and resp holds only the key's Get.
 func (w *Waiter) Join(ctx context.Context, value string, reads ...clientv3.Op) (resp *clientv3.TxnResponse, fresh bool, err error) {
 	forget(w.session, w.key)
 	put := clientv3.OpPut(w.key, value, clientv3.WithLease(w.session.Lease()))
@@ -274,129 +263,6 @@ func (w *Waiter) CheckSince(ctx context.Context, minRev int64, key string, opts 
 	return w.Check(ctx, clientv3.OpGet(key, opts...))
 }
 
-// WaitDelete waits until kv, read at revision readRev, is deleted, or until
-// there is reason to look at the line again (the watch broke: compaction, a
-// member change, a closed channel). A nil return means "re-check", never
-// "you own it": callers must re-read with Check (or CheckSince, from
-// deletedAt). It returns an error only when ctx is done or the lease is lost, or when the waiter's own key is
-// gone ([errs.Lost]). deletedAt is the revision of the deletion when the
-// watch delivered it, 0 when WaitDelete returned for another reason: a
-// re-check needs to see the store at deletedAt or later
-// ([Waiter.CheckSince]).
-func (w *Waiter) WaitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev int64) (deletedAt int64, err error) {
-	// No start revision: the watch starts at the store's current revision,
-	// in sync, so a deletion is delivered as soon as it commits. A watch
-	// from readRev+1 would be served by etcd's 100 ms catch-up loop whenever
-	// anything was written since the read.
-	return w.waitDelete(ctx, kv, readRev, clientv3.WithCreatedNotify())
-}
-
-// WaitDeleteFrom is WaitDelete with a watch that starts right after
-// revision rev instead of at the current one. It costs no extra read, but
-// if the store has moved since rev the deletion may be reported up to
-// ~100 ms late (etcd's catch-up loop). Use it where that delay does not
-// matter and round trips do, such as watching one's own key while holding.
-func (w *Waiter) WaitDeleteFrom(ctx context.Context, kv *mvccpb.KeyValue, rev int64) error {
-	_, err := w.waitDelete(ctx, kv, 0, clientv3.WithRev(rev+1))
-	return err
-}
-
-func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev int64, start clientv3.OpOption) (int64, error) {
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	wch := watch(wctx, w, string(kv.Key), start, clientv3.WithFilterPut())
-	for {
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-w.tracker.Lost():
-			return 0, w.tracker.Err()
-		case wr, ok := <-wch:
-			if !ok || wr.Err() != nil || wr.Canceled {
-				return 0, w.pause(ctx)
-			}
-			w.calm()
-			if wr.Created {
-				if readRev > 0 && wr.Header.Revision > readRev {
-					// The store moved between our read and the watch: the key
-					// may be gone already. Read it again, at the watch's
-					// revision or later; the watch covers everything after.
-					gone, err := w.gone(ctx, kv, wr.Header.Revision)
-					if err != nil || gone {
-						return 0, err
-					}
-				}
-				continue
-			}
-			for _, ev := range wr.Events {
-				if ev.Type == mvccpb.DELETE {
-					return ev.Kv.ModRevision, nil
-				}
-			}
-		}
-	}
-}
-
-// gone reports whether kv no longer exists with its create revision, in a
-// read guarded by the waiter's own key that reflects revision minRev or
-// later.
-func (w *Waiter) gone(ctx context.Context, kv *mvccpb.KeyValue, minRev int64) (bool, error) {
-	var resp *clientv3.TxnResponse
-	err := w.Retrying(ctx, nil, func(ctx context.Context) (err error) {
-		resp, err = w.CheckSince(ctx, minRev, string(kv.Key), clientv3.WithKeysOnly())
-		return err
-	})
-	if err != nil {
-		if errors.Is(err, errs.Lost) || errors.Is(err, errs.SessionExpired) || ctx.Err() != nil {
-			return false, err
-		}
-		return true, w.pause(ctx) // another failure: let the caller look again
-	}
-	kvs := resp.Responses[0].GetResponseRange().Kvs
-	return len(kvs) == 0 || kvs[0].CreateRevision != kv.CreateRevision, nil
-}
-
-// pause backs off before the caller re-checks after a broken watch, so a
-// member that keeps failing is not hammered.
-func (w *Waiter) pause(ctx context.Context) error {
-	if w.pace == nil {
-		w.pace = retry.New()
-	}
-	return w.pace.PauseOr(ctx, w.tracker.Lost(), w.tracker.Err)
-}
-
-// calm makes the next pause short again, after a watch answered.
-func (w *Waiter) calm() {
-	if w.pace != nil {
-		w.pace.Reset()
-	}
-}
-
-// Leave deletes the waiter's key if it still has the create revision it
-// joined with. It runs even when ctx is already done, on a detached context
-// bounded by [CleanupTimeout], and does not wait at all once the lease is
-// judged lost. A key it could not delete is handed to the session's
-// janitor, which deletes it when etcd can be reached again; the error is
-// returned for information only.
-func (w *Waiter) Leave(ctx context.Context) error {
-	if w.rev == 0 {
-		return w.Abandon(ctx)
-	}
-	err := w.cleanup(ctx, w.rev, clientv3.OpDelete(w.key))
-	w.Linger()
-	return err
-}
-
-// Linger has the janitor delete Key each time it shows up during
-// [AbandonLinger], if a request that writes it may still arrive late
-// (abandoned). Leave, Abandon and Release call it; a primitive that deletes
-// its key by other means calls it after.
-func (w *Waiter) Linger() {
-	if w.abandoned && !errors.Is(w.tracker.Err(), errs.SessionExpired) {
-		deferDeleteUntil(w.session, w.key, 0, time.Now().Add(AbandonLinger))
-	}
-}
-
 // FirstAttemptTimeout bounds the first attempt of each request that an
 // acquisition makes ([Waiter.Retrying]); each further attempt of the same
 // request gets twice as long, up to MaxAttemptTimeout (8 times as long). A request caught by
@@ -458,99 +324,3 @@ func (w *Waiter) again(ctx context.Context, err *error) bool {
 // Transient is [errs.Transient], the one classification of etcd's errors
 // that every retry loop shares.
 func Transient(err error) bool { return errs.Transient(err) }
-
-// Abandon deletes the waiter's key for a Join whose outcome is unknown (its
-// context ended mid-flight), where Rev was never learnt. The delete is sent
-// at once and unguarded, so that an etcd that is only slow to answer
-// applies it before the caller returns; it marks the waiter abandoned, because such a
-// delete could also reach etcd late (through a slow member) and remove the
-// key of a later Join of the same name: the handle should then take a new
-// key for its next Join. Whether it succeeds or not, the session's janitor
-// then deletes the key again, guarded (it reads the create revision first),
-// each time it shows up during [AbandonLinger]: the Join itself may be
-// applied after the delete.
-func (w *Waiter) Abandon(ctx context.Context) error {
-	w.abandoned = true
-	err := w.cleanup(ctx, 0, clientv3.OpDelete(w.key))
-	w.Linger()
-	return err
-}
-
-func (w *Waiter) cleanup(ctx context.Context, rev int64, del clientv3.Op) error {
-	timeout := CleanupTimeout
-	switch lerr := w.tracker.Err(); {
-	case errors.Is(lerr, errs.SessionExpired):
-		return nil // the key went with the lease
-	case lerr != nil:
-		// The lease could not be confirmed in time: etcd may be out of
-		// reach, or only slow to answer. Send the delete (a slow etcd
-		// applies it at once) but do not wait long for the answer.
-		timeout = lostCleanupTimeout
-	}
-	cctx, cancel := cleanupCtx(ctx, timeout)
-	defer cancel()
-	txn := w.client().Txn(cctx)
-	if rev != 0 {
-		txn = txn.If(clientv3.Compare(clientv3.CreateRevision(w.key), "=", rev))
-	}
-	if _, err := txn.Then(del).Commit(); err != nil {
-		deferDelete(w.session, w.key, rev)
-		if cctx.Err() != nil && ctx.Err() == nil {
-			// Our own bound ran out, not the caller's: a DeadlineExceeded
-			// would read as the caller's deadline.
-			return fmt.Errorf("waitq: etcd did not confirm the delete of %s within %v; the session deletes it once etcd answers", w.key, timeout)
-		}
-		return err
-	}
-	return nil
-}
-
-// deleteIncarnation deletes key if its create revision is rev. With rev 0
-// (unknown), it first reads the key's create revision and deletes that
-// incarnation: never an unguarded delete, which could arrive late and hit
-// a newer key of the same name.
-func deleteIncarnation(ctx context.Context, cli *clientv3.Client, key string, rev int64) error {
-	if rev == 0 {
-		resp, err := cli.Get(ctx, key, clientv3.WithKeysOnly())
-		if err != nil {
-			return err
-		}
-		if len(resp.Kvs) == 0 {
-			return nil
-		}
-		rev = resp.Kvs[0].CreateRevision
-	}
-	_, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", rev)).Then(clientv3.OpDelete(key)).Commit()
-	return err
-}
-
-// Release deletes a holder's key, guarded by its create revision (unless
-// made [Unguarded]), with the caller's context, and reports whether the key was still there. If the
-// request fails, the key is handed to the session's janitor (so it does
-// not stay in line for the life of the session) and the error is returned:
-// the hold has ended either way.
-func (w *Waiter) Release(ctx context.Context) (existed bool, err error) {
-	if w.unguarded {
-		var resp *clientv3.DeleteResponse
-		if resp, err = w.client().Delete(ctx, w.key); err == nil {
-			existed = resp.Deleted > 0
-		}
-	} else {
-		var resp *clientv3.TxnResponse
-		if resp, err = w.client().Txn(ctx).If(w.IsOwner()).Then(clientv3.OpDelete(w.key)).Commit(); err == nil {
-			existed = resp.Succeeded
-		}
-	}
-	if err != nil && !errors.Is(w.tracker.Err(), errs.SessionExpired) {
-		deferDelete(w.session, w.key, w.rev)
-	}
-	w.Linger()
-	return existed, err
-}
-
-func cleanupCtx(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
-	if ctx.Err() == nil {
-		return context.WithTimeout(ctx, timeout)
-	}
-	return context.WithTimeout(context.WithoutCancel(ctx), timeout)
-}
