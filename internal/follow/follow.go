@@ -78,7 +78,7 @@ func (f *Follower) Next(ctx context.Context) (evs []*clientv3.Event, relist bool
 	closed := f.cli.Ctx().Done()
 	for {
 		if f.ch == nil {
-			f.open()
+			f.open(ctx)
 		}
 		select {
 		case <-ctx.Done():
@@ -140,8 +140,11 @@ func (f *Follower) Next(ctx context.Context) (evs []*clientv3.Event, relist bool
 // open starts a watch: in sync with the store (no start revision, so that
 // changes are delivered as they commit, not by etcd's catch-up loop that
 // runs every 100 ms) unless it resumes after a broken watch. The watch
-// lives until Close, whatever ctx a call to Next had.
-func (f *Follower) open() {
+// lives until Close, whatever ctx a call to Next had; but the client's
+// Watch returns only once etcd confirms the watch, so while it waits for
+// that, the end of ctx (etcd out of reach) cancels the watch and ends the
+// wait, and the next call opens another.
+func (f *Follower) open(ctx context.Context) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(context.Background()))
 	opts := []clientv3.OpOption{clientv3.WithCreatedNotify(), clientv3.WithProgressNotify()}
 	if f.prefix {
@@ -154,7 +157,9 @@ func (f *Follower) open() {
 		opts = append(opts, clientv3.WithRev(f.last+1))
 	}
 	f.opens.Add(1)
+	stop := context.AfterFunc(ctx, cancel)
 	f.cancel, f.ch = cancel, f.cli.Watch(wctx, f.key, opts...)
+	stop()
 }
 
 // Close ends the follower's watch, if any. The follower is not used after.

@@ -322,3 +322,33 @@ func TestFilterPut(t *testing.T) {
 	}
 	wantStep(t, next(t, steps), step{keys: []string{"-a"}})
 }
+
+// TestPartitionedOpenEndsWithContext: the client's Watch returns only once
+// etcd confirms the watch. Cut off from etcd, Next must still end when its
+// context does, not wait for a confirmation that cannot come.
+func TestPartitionedOpenEndsWithContext(t *testing.T) {
+	t.Parallel()
+	own := etcdtest.NewServer(t)
+	cli := own.ProxyClient(t, 0)
+	f := follow.New(cli, "k/", 0, follow.WithPrefix())
+	defer f.Close()
+	own.Member(0).Blackhole()
+	defer own.Member(0).Unblackhole()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	got := make(chan error, 1)
+	go func() {
+		_, _, err := f.Next(ctx)
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Next() = %v, want %v", err, context.DeadlineExceeded)
+		}
+	case <-time.After(30 * time.Second):
+		own.Member(0).Unblackhole() // lets Next return, so the test ends
+		<-got
+		t.Fatal("Next did not end with its context while etcd was out of reach")
+	}
+}
