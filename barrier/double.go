@@ -186,10 +186,14 @@ type entry struct {
 	r round // the round as last seen; once let in, the one it entered
 }
 
+// Empty implements [waitq.Turn]: a barrier has no empty-line shortcut.
 func (*entry) Empty(*waitq.Waiter) []clientv3.Cmp { return nil }
 
+// Reads implements [waitq.Turn]: the ready marker and the participants.
 func (e *entry) Reads(*waitq.Waiter) []clientv3.Op { return e.b.readOps() }
 
+// Wait implements [waitq.Turn]: it follows the round until the participant
+// is let in, writing the ready marker when its arrival completes a round.
 func (e *entry) Wait(ctx context.Context, w *waitq.Waiter, resp *clientv3.TxnResponse) error {
 	b, r := e.b, &e.r
 	rs := gets(resp, 1)

@@ -134,14 +134,17 @@ type room struct {
 	wait bool // without it, a request that does not fit returns ErrNoPermits
 }
 
+// Empty implements [waitq.Turn]: a semaphore has no empty-line shortcut.
 func (room) Empty(*waitq.Waiter) []clientv3.Cmp { return nil }
 
-// Reads is everyone in line, read in the Txn that writes our key: all of
-// them are ahead of us.
+// Reads implements [waitq.Turn]: everyone in line, read in the Txn that
+// writes our key, so all of them are ahead of us.
 func (r room) Reads(*waitq.Waiter) []clientv3.Op {
 	return []clientv3.Op{clientv3.OpGet(r.m.prefix, clientv3.WithPrefix())}
 }
 
+// Wait implements [waitq.Turn]: it adds up the weights ahead and, if they
+// leave no room for n, waits for room ([waitq.Waiter.WaitRoom]).
 func (r room) Wait(ctx context.Context, w *waitq.Waiter, resp *clientv3.TxnResponse) error {
 	m := r.m
 	ahead := resp.Responses[1].GetResponseRange().Kvs
