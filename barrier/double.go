@@ -165,74 +165,71 @@ func (b *DoubleBarrier) Enter(ctx context.Context) error {
 	key := b.key
 	b.mu.Unlock()
 	w := waitq.New(b.s, b.waiters, key)
-	r, err := b.enter(ctx, w)
+	e := &entry{b: b}
+	err := w.Acquire(ctx, b.opts.value, e)
 	b.mu.Lock()
-	b.key = w.NextKey(err)
+	b.key = w.NextKey()
 	b.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("barrier: enter %q: %w", b.prefix, err)
 	}
 	b.mu.Lock()
-	b.w, b.cutoff, b.readyRev = w, r.cutoff, r.readyRev
+	b.w, b.cutoff, b.readyRev = w, e.r.cutoff, e.r.readyRev
 	b.mu.Unlock()
 	return nil
 }
 
-func (b *DoubleBarrier) enter(ctx context.Context, w *waitq.Waiter) (r round, err error) {
-	bctx, cancel := w.Bind(ctx)
-	defer cancel()
-	defer func() {
-		if err != nil {
-			err = w.Err(bctx, err)
-			w.Leave(ctx) // the key may exist even if Join failed mid-flight
-		}
-	}()
-	if err := bctx.Err(); err != nil {
-		return r, err
-	}
-	// A key of ours that survived a Leave which could not reach etcd is not
-	// reused: a new place in line.
-	resp, fresh, err := w.JoinRetrying(bctx, b.opts.value, b.readOps()...)
-	if err != nil {
-		return r, err
-	}
-	if !fresh {
-		return r, fmt.Errorf("key %s exists", w.Key)
-	}
+// entry is the double barrier's [waitq.Turn]: a participant is let in with
+// the round it arrived for.
+type entry struct {
+	b *DoubleBarrier
+	r round // the round as last seen; once let in, the one it entered
+}
+
+// Empty implements [waitq.Turn]: a barrier has no empty-line shortcut.
+func (*entry) Empty(*waitq.Waiter) []clientv3.Cmp { return nil }
+
+// Reads implements [waitq.Turn]: the ready marker and the participants.
+func (e *entry) Reads(*waitq.Waiter) []clientv3.Op { return e.b.readOps() }
+
+// Wait implements [waitq.Turn]: it follows the round until the participant
+// is let in, writing the ready marker when its arrival completes a round.
+func (e *entry) Wait(ctx context.Context, w *waitq.Waiter, resp *clientv3.TxnResponse) error {
+	b, r := e.b, &e.r
 	rs := gets(resp, 1)
 	r.load(rs[0], rs[1])
 	f := follow.New(b.s.Client(), b.prefix, resp.Header.Revision, follow.WithPrefix())
 	defer f.Close()
 	for {
 		switch {
-		case r.ready && w.Rev <= r.cutoff:
-			return r, w.AwaitLease(bctx)
+		case r.ready && w.Rev() <= r.cutoff:
+			return nil
 		case !r.ready && len(r.members) >= b.count:
 			// The round is full. The participant that completed it, or the
 			// first to arrive (in case the one that completed it died),
 			// writes the ready marker; the others see it.
 			keys, revs := r.first(b.count)
 			cutoff := revs[len(revs)-1]
-			if w.Rev == cutoff || w.Rev == revs[0] {
-				ok, err := b.open(bctx, w, &r, keys, revs, f)
+			if w.Rev() == cutoff || w.Rev() == revs[0] {
+				ok, err := b.open(ctx, w, r, keys, revs, f)
 				if err != nil || ok {
-					return r, err
+					return err
 				}
 				continue
 			}
 		}
-		evs, relist, err := f.Next(bctx)
+		evs, relist, err := f.Next(ctx)
 		if err != nil {
-			return r, err
+			return err
 		}
 		if relist {
 			var resp *clientv3.TxnResponse
-			err := w.Retrying(bctx, nil, func(ctx context.Context) (err error) {
+			err := w.Retrying(ctx, nil, func(ctx context.Context) (err error) {
 				resp, err = w.Check(ctx, b.readOps()...)
 				return err
 			})
 			if err != nil {
-				return r, err
+				return err
 			}
 			rs := gets(resp, 0)
 			r.load(rs[0], rs[1])
@@ -249,8 +246,8 @@ func (b *DoubleBarrier) enter(ctx context.Context, w *waitq.Waiter) (r round, er
 			case !strings.HasPrefix(key, b.waiters):
 			case ev.Type == mvccpb.PUT:
 				r.members[key] = ev.Kv.CreateRevision
-			case key == w.Key:
-				return r, ErrLost
+			case key == w.Key():
+				return ErrLost
 			default:
 				delete(r.members, key)
 			}
@@ -282,7 +279,7 @@ func (b *DoubleBarrier) open(ctx context.Context, w *waitq.Waiter, r *round, key
 	}
 	rs := gets(resp, 0)
 	r.load(rs[0], rs[1])
-	if _, ok := r.members[w.Key]; !ok {
+	if _, ok := r.members[w.Key()]; !ok {
 		return false, ErrLost
 	}
 	f.Reset(resp.Header.Revision)

@@ -53,7 +53,7 @@ func (b *DoubleBarrier) leave(ctx context.Context, w *waitq.Waiter, cutoff, read
 	// The delete is guarded by the key's create revision: the participant
 	// reuses its key on its next Enter, and a delete that reached etcd late
 	// must not remove that one.
-	del := clientv3.OpTxn([]clientv3.Cmp{w.IsOwner()}, []clientv3.Op{clientv3.OpDelete(w.Key)}, nil)
+	del := clientv3.OpTxn([]clientv3.Cmp{w.IsOwner()}, []clientv3.Op{clientv3.OpDelete(w.Key())}, nil)
 	// Sent again after a transient error: a delete that was applied the
 	// first time does nothing the second.
 	var resp *clientv3.TxnResponse

@@ -156,10 +156,9 @@ func (e *Election) reproclaim(ctx context.Context, value string) (leads bool, er
 // starts the leadership once this candidate is first.
 func (e *Election) acquire(ctx context.Context, value string, wait bool) error {
 	w := waitq.New(e.s, e.prefix, e.key)
-	w.TryEmpty = !e.contended
-	err := w.AcquireFirst(ctx, value, wait)
-	e.contended = w.Contended
-	e.key = w.NextKey(err)
+	err := w.Acquire(ctx, value, waitq.First{Block: wait, TryEmpty: !e.contended})
+	e.contended = w.Contended()
+	e.key = w.NextKey()
 	if errors.Is(err, waitq.ErrWouldWait) {
 		return ErrLeaderExists
 	}
@@ -189,7 +188,7 @@ func wrap(op, prefix string, err error) error {
 // [ErrLost] or [ErrSessionExpired].
 func (e *Election) Resign(ctx context.Context) error {
 	var key string
-	ok, lost, err := e.h.Release(ctx, ErrNotLeader, func(h *waitq.Hold) bool { key = h.W.Key; return true })
+	ok, lost, err := e.h.Release(ctx, ErrNotLeader, func(h *waitq.Hold) bool { key = h.W.Key(); return true })
 	switch {
 	case !ok:
 		return fmt.Errorf("election: resign %q: %w", e.prefix, ErrNotLeader)
@@ -218,14 +217,14 @@ func (e *Election) proclaim(ctx context.Context, h *waitq.Hold, value string) er
 	if err := h.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotLeader, err)
 	}
-	put := clientv3.OpPut(h.W.Key, value, clientv3.WithLease(e.s.Lease()))
+	put := clientv3.OpPut(h.W.Key(), value, clientv3.WithLease(e.s.Lease()))
 	resp, err := e.s.Client().Txn(ctx).If(h.W.IsOwner()).Then(put).Commit()
 	if err != nil {
 		return err
 	}
 	if !resp.Succeeded {
 		cause := errs.Lost
-		if lerr := h.W.Tracker.Err(); lerr != nil {
+		if lerr := h.W.Tracker().Err(); lerr != nil {
 			cause = lerr
 		}
 		h.End(cause)

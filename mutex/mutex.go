@@ -81,15 +81,13 @@ func (m *Mutex) acquire(ctx context.Context, wait bool) error {
 	if m.h.KeyRetired() {
 		m.key = waitq.Key(m.prefix, m.s)
 	}
-	w := waitq.New(m.s, m.prefix, m.key)
 	// The key is this handle's alone and is replaced after a failed
 	// release, so Unlock can be a plain delete: a late one can never hit a
 	// newer hold.
-	w.Unguarded = true
-	w.TryEmpty = !m.contended
-	err := w.AcquireFirst(ctx, m.opts.value, wait)
-	m.contended = w.Contended
-	m.key = w.NextKey(err) // a new one after a failure (the turn is held)
+	w := waitq.New(m.s, m.prefix, m.key, waitq.Unguarded())
+	err := w.Acquire(ctx, m.opts.value, waitq.First{Block: wait, TryEmpty: !m.contended})
+	m.contended = w.Contended()
+	m.key = w.NextKey() // the turn is held
 	if errors.Is(err, waitq.ErrWouldWait) {
 		return ErrLocked
 	}

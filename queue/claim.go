@@ -83,7 +83,7 @@ func (q *Queue) claim(ctx context.Context, wait bool) (*Claim, error) {
 	if err != nil {
 		return nil, w.Err(bctx, err)
 	}
-	w.Key, w.Rev = q.l.claim+it.Key[len(q.l.ready):], rev
+	w.Claimed(q.l.claim+it.Key[len(q.l.ready):], rev)
 	// A claim must not be reported before the lease is confirmed: until
 	// then a consumer cut off from etcd could not tell that it lost it.
 	if err := w.AwaitLease(bctx); err != nil {
@@ -104,14 +104,14 @@ func (c *Claim) Item() Item { return c.item }
 // after an Ack or Nack. If it returns any other error (ctx ended, etcd
 // unreachable) the outcome is unknown and Ack may be called again.
 func (c *Claim) Ack(ctx context.Context) error {
-	return c.end(ctx, "ack", clientv3.OpDelete(c.item.Key), clientv3.OpDelete(c.hold.W.Key))
+	return c.end(ctx, "ack", clientv3.OpDelete(c.item.Key), clientv3.OpDelete(c.hold.W.Key()))
 }
 
 // Nack releases the item: it becomes visible to other consumers again, in
 // its original place in the queue. Errors are as for [Claim.Ack]; a claim
 // that was lost needs no Nack.
 func (c *Claim) Nack(ctx context.Context) error {
-	return c.end(ctx, "nack", clientv3.OpDelete(c.hold.W.Key))
+	return c.end(ctx, "nack", clientv3.OpDelete(c.hold.W.Key()))
 }
 
 func (c *Claim) end(ctx context.Context, op string, ops ...clientv3.Op) error {
@@ -187,4 +187,4 @@ func (c *Claim) Err() error {
 func (c *Claim) IsOwner() clientv3.Cmp { return c.hold.W.IsOwner() }
 
 // Marker returns the key of the claim's marker.
-func (c *Claim) Marker() string { return c.hold.W.Key }
+func (c *Claim) Marker() string { return c.hold.W.Key() }

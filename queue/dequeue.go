@@ -35,7 +35,7 @@ func (q *Queue) next(ctx context.Context, wait bool, cl *claimer) (Item, int64, 
 			return Item{}, 0, err
 		}
 		if cl != nil {
-			if err := cl.w.Tracker.Err(); err != nil {
+			if err := cl.w.Tracker().Err(); err != nil {
 				return Item{}, 0, err
 			}
 		}
@@ -127,7 +127,7 @@ func (q *Queue) retry(ctx context.Context, p **retry.Pacer, cl *claimer, err err
 		*p = retry.New()
 	}
 	if cl != nil {
-		return (*p).PauseOr(ctx, cl.w.Tracker.Lost(), cl.w.Tracker.Err)
+		return (*p).PauseOr(ctx, cl.w.Tracker().Lost(), cl.w.Tracker().Err)
 	}
 	return (*p).Pause(ctx)
 }

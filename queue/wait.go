@@ -66,7 +66,7 @@ func (q *Queue) await(ctx context.Context, fp **follow.Follower, v *view, cl *cl
 			continue
 		case err != nil:
 			if cl != nil {
-				if lerr := cl.w.Tracker.Err(); lerr != nil {
+				if lerr := cl.w.Tracker().Err(); lerr != nil {
 					return nil, lerr
 				}
 			}

@@ -97,13 +97,12 @@ func (m *RWMutex) lock(ctx context.Context, op string, write, wait bool) error {
 	if write {
 		mode = 1
 	}
-	w.TryEmpty = !m.contended[mode]
-	err := w.AcquireFirst(ctx, m.opts.value, wait)
-	m.contended[mode] = w.Contended
-	if write { // a new key after a failure (the turn is held)
-		m.wkey = w.NextKey(err)
+	err := w.Acquire(ctx, m.opts.value, waitq.First{Block: wait, TryEmpty: !m.contended[mode]})
+	m.contended[mode] = w.Contended()
+	if write { // the turn is held
+		m.wkey = w.NextKey()
 	} else {
-		m.rkey = w.NextKey(err)
+		m.rkey = w.NextKey()
 	}
 	if errors.Is(err, waitq.ErrWouldWait) {
 		err = ErrLocked
@@ -119,8 +118,8 @@ func (m *RWMutex) lock(ctx context.Context, op string, write, wait bool) error {
 // waiter returns the place in line for a writer or a reader. Both keys live
 // under the lock's prefix; what differs is which keys they wait for, the
 // waiter's Prefix. A writer waits for every key ahead of it. A reader waits
-// only for writers, so its line, as AcquireFirst sees it, is the writers'
-// keys; its own key sits outside that line, and AcquireFirst holds as soon
+// only for writers, so its line, as [waitq.First] sees it, is the writers'
+// keys; its own key sits outside that line, and Acquire holds as soon
 // as no writer is older than it; it waits on the nearest writer ahead.
 func (m *RWMutex) waiter(write bool) *waitq.Waiter {
 	if write {
@@ -145,7 +144,7 @@ func (m *RWMutex) Unlock(ctx context.Context) error { return m.unlock(ctx, "unlo
 func (m *RWMutex) RUnlock(ctx context.Context) error { return m.unlock(ctx, "runlock", false) }
 
 func (m *RWMutex) unlock(ctx context.Context, op string, write bool) error {
-	ok, lost, err := m.h.Release(ctx, ErrNotLocked, func(h *waitq.Hold) bool { return m.writes(h.W.Key) == write })
+	ok, lost, err := m.h.Release(ctx, ErrNotLocked, func(h *waitq.Hold) bool { return m.writes(h.W.Key()) == write })
 	switch {
 	case !ok:
 		return fmt.Errorf("rwmutex: %s %q: %w", op, m.prefix, ErrNotLocked)

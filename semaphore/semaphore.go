@@ -111,51 +111,53 @@ func (m *Semaphore) valid(n int) error {
 }
 
 // acquire joins the line with a weight of n and waits for room.
-func (m *Semaphore) acquire(ctx context.Context, n int, wait bool) (err error) {
-	w := waitq.New(m.s, m.prefix, m.key)
-	defer func() { m.key = w.NextKey(err) }() // a new one after a failure (the turn is held)
-	bctx, cancel := w.Bind(ctx)
-	defer cancel()
-	defer func() { err = w.Err(bctx, err) }()
-	if err := bctx.Err(); err != nil {
-		return err
-	}
+func (m *Semaphore) acquire(ctx context.Context, n int, wait bool) error {
 	value, err := json.Marshal(record{Weight: n, Limit: m.limit, Value: m.opts.value})
 	if err != nil {
 		return err
 	}
-	// Everyone in line, read in the Txn that writes our key: all of them
-	// are ahead of us.
-	all := clientv3.OpGet(m.prefix, clientv3.WithPrefix())
-	// A key of ours that survived a release which could not reach etcd is
-	// not reused: a new place in line, never a stale token.
-	resp, fresh, err := w.JoinRetrying(bctx, string(value), all)
-	if err == nil && !fresh {
-		err = fmt.Errorf("key %s is being written by someone else", w.Key)
-	}
+	w := waitq.New(m.s, m.prefix, m.key)
+	err = w.Acquire(ctx, string(value), room{m: m, n: n, wait: wait})
+	m.key = w.NextKey() // the turn is held
 	if err != nil {
-		// The Join may have taken effect before ctx ended: remove the key.
-		w.Abandon(ctx)
-		return err
-	}
-	ahead := resp.Responses[1].GetResponseRange().Kvs
-	sum, err := m.ahead(ahead, w.Rev)
-	if err == nil && sum+int64(n) > int64(m.limit) {
-		if !wait {
-			err = ErrNoPermits
-		} else {
-			err = w.WaitRoom(bctx, ahead, resp.Header.Revision, int64(m.limit-n), m.weight)
-		}
-	}
-	if err == nil {
-		err = w.AwaitLease(bctx)
-	}
-	if err != nil {
-		w.Leave(ctx)
 		return err
 	}
 	m.h.Start(w)
 	return nil
+}
+
+// room is the semaphore's [waitq.Turn]: n permits are granted once the
+// weights of everyone queued ahead, plus n, fit in the limit.
+type room struct {
+	m    *Semaphore
+	n    int
+	wait bool // without it, a request that does not fit returns ErrNoPermits
+}
+
+// Empty implements [waitq.Turn]: a semaphore has no empty-line shortcut.
+func (room) Empty(*waitq.Waiter) []clientv3.Cmp { return nil }
+
+// Reads implements [waitq.Turn]: everyone in line, read in the Txn that
+// writes our key, so all of them are ahead of us.
+func (r room) Reads(*waitq.Waiter) []clientv3.Op {
+	return []clientv3.Op{clientv3.OpGet(r.m.prefix, clientv3.WithPrefix())}
+}
+
+// Wait implements [waitq.Turn]: it adds up the weights ahead and, if they
+// leave no room for n, waits for room ([waitq.Waiter.WaitRoom]).
+func (r room) Wait(ctx context.Context, w *waitq.Waiter, resp *clientv3.TxnResponse) error {
+	m := r.m
+	ahead := resp.Responses[1].GetResponseRange().Kvs
+	sum, err := m.ahead(ahead, w.Rev())
+	switch {
+	case err != nil:
+		return err
+	case sum+int64(r.n) <= int64(m.limit):
+		return nil
+	case !r.wait:
+		return ErrNoPermits
+	}
+	return w.WaitRoom(ctx, ahead, resp.Header.Revision, int64(m.limit-r.n), m.weight)
 }
 
 // record is what a participant's key holds.

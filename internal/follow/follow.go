@@ -20,6 +20,11 @@ func (f optionFunc) apply(fl *Follower) { f(fl) }
 // WithPrefix follows every key that starts with the key given to [New].
 func WithPrefix() Option { return optionFunc(func(f *Follower) { f.prefix = true }) }
 
+// WithFilterPut delivers deletions only, for a caller that waits for keys
+// to go: etcd then sends nothing for a write, which under a busy prefix
+// would wake every follower for each new key.
+func WithFilterPut() Option { return optionFunc(func(f *Follower) { f.filterPut = true }) }
+
 // Follower delivers the changes to a key or a prefix after a revision, in
 // order, across broken watches. It is not safe for concurrent use. Its one
 // watch lives until [Follower.Close]; it starts no goroutine of its own.
@@ -27,7 +32,9 @@ type Follower struct {
 	cli    *clientv3.Client
 	key    string
 	prefix bool
-	last   int64 // every change up to last has been delivered or read
+	// filterPut asks etcd for deletions only.
+	filterPut bool
+	last      int64 // every change up to last has been delivered or read
 
 	ch     clientv3.WatchChan
 	cancel context.CancelFunc
@@ -134,14 +141,17 @@ func (f *Follower) Next(ctx context.Context) (evs []*clientv3.Event, relist bool
 // changes are delivered as they commit, not by etcd's catch-up loop that
 // runs every 100 ms) unless it resumes after a broken watch. The watch
 // lives until Close, whatever ctx a call to Next had; but etcd's client
-// blocks in Watch until its stream takes the request, which a partition
-// can hold up indefinitely, so ctx ending meanwhile abandons the watch and
-// open reports false.
+// blocks in Watch until its stream takes the request and etcd confirms it,
+// which a partition can hold up indefinitely, so ctx ending meanwhile
+// abandons the watch and open reports false.
 func (f *Follower) open(ctx context.Context) bool {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(context.Background()))
 	opts := []clientv3.OpOption{clientv3.WithCreatedNotify(), clientv3.WithProgressNotify()}
 	if f.prefix {
 		opts = append(opts, clientv3.WithPrefix())
+	}
+	if f.filterPut {
+		opts = append(opts, clientv3.WithFilterPut())
 	}
 	if f.resume && f.last > 0 {
 		opts = append(opts, clientv3.WithRev(f.last+1))

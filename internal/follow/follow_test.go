@@ -306,6 +306,53 @@ func TestRefusedOnReopen(t *testing.T) {
 	}
 }
 
+// TestFilterPut: with WithFilterPut the follower delivers deletions only;
+// the writes in between are never sent.
+func TestFilterPut(t *testing.T) {
+	t.Parallel()
+	own := etcdtest.NewServer(t)
+	cli := own.NewClient(t)
+	rev := put(t, cli, "k/a")
+	f := follow.New(cli, "k/", rev, follow.WithPrefix(), follow.WithFilterPut())
+	steps := watcher(t, cli, f, "k/")
+	eventually(t, func() bool { return follow.Created(f) > 0 }, "the watch was never confirmed")
+	put(t, cli, "k/b")
+	if _, err := cli.Delete(t.Context(), "k/a"); err != nil {
+		t.Fatal(err)
+	}
+	wantStep(t, next(t, steps), step{keys: []string{"-a"}})
+}
+
+// TestPartitionedOpenEndsWithContext: the client's Watch returns only once
+// etcd confirms the watch. Cut off from etcd, Next must still end when its
+// context does, not wait for a confirmation that cannot come.
+func TestPartitionedOpenEndsWithContext(t *testing.T) {
+	t.Parallel()
+	own := etcdtest.NewServer(t)
+	cli := own.ProxyClient(t, 0)
+	f := follow.New(cli, "k/", 0, follow.WithPrefix())
+	defer f.Close()
+	own.Member(0).Blackhole()
+	defer own.Member(0).Unblackhole()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	got := make(chan error, 1)
+	go func() {
+		_, _, err := f.Next(ctx)
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Next() = %v, want %v", err, context.DeadlineExceeded)
+		}
+	case <-time.After(30 * time.Second):
+		own.Member(0).Unblackhole() // lets Next return, so the test ends
+		<-got
+		t.Fatal("Next did not end with its context while etcd was out of reach")
+	}
+}
+
 // TestCutOffEndsWithContext checks that a follower whose client is cut off
 // from etcd (a connection that stays open but carries nothing) still ends
 // Next when ctx ends and closes without waiting for etcd: opening a watch

@@ -5,7 +5,9 @@ import (
 	"errors"
 
 	"github.com/coordkit/coordkit/internal/errs"
+	"github.com/coordkit/coordkit/internal/follow"
 	"github.com/coordkit/coordkit/internal/lease"
+	"github.com/coordkit/coordkit/internal/session"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -16,9 +18,10 @@ import (
 // what a read at revision readRev returned (keys that are not ahead of w
 // are skipped), and weigh gives a key's weight from its value.
 //
-// The sum is kept locally: one watch on the prefix, started in sync with
-// the store, subtracts the weight of each key ahead when it is deleted, so
-// a release costs a waiter no round trip. Nobody joins ahead of w, so the
+// The sum is kept locally: one watch on the prefix ([follow.Follower],
+// started in sync with the store, deletions only) subtracts the weight of
+// each key ahead when it is deleted, so a release costs a waiter no round
+// trip; a broken watch is resumed, and a compaction ends in a recount. Nobody joins ahead of w, so the
 // sum only shrinks. Once it fits, WaitRoom confirms with a read guarded by
 // w's own key, which also recounts; it returns nil only when that read
 // shows room, so an expired waiter never gets in. It returns
@@ -35,20 +38,48 @@ func (w *Waiter) WaitRoom(ctx context.Context, ahead []*mvccpb.KeyValue, readRev
 		}
 		readRev = rev
 	}
+	err := c.follow(ctx, readRev)
+	if lerr := w.tracker.Err(); err != nil && lerr != nil {
+		return lerr
+	}
+	return err
+}
+
+// follow subtracts the keys ahead as their deletions arrive, until a
+// guarded read confirms room or an error.
+func (c *counted) follow(ctx context.Context, readRev int64) error {
+	w := c.w
+	bctx, cancel := w.Bind(ctx)
+	defer cancel()
+	session.Of(w.session).KeepStream(w.prefix + idleSuffix)
+	// The follower's watch starts in sync with the store; if the store
+	// moved since readRev, it asks for a read (relist) that closes the gap.
+	// Only deletions matter: nobody joins ahead of w.
+	f := follow.New(w.client(), w.prefix, readRev, follow.WithPrefix(), follow.WithFilterPut())
+	defer f.Close()
 	for {
-		if ok, err := c.follow(ctx, readRev); err != nil || ok {
+		evs, relist, err := f.Next(bctx)
+		if err != nil {
 			return err
 		}
-		// The watch broke (compaction, a member change): back off, then
-		// read the line again and watch from there.
-		if err := w.pause(ctx); err != nil {
-			return err
+		for _, ev := range evs {
+			key := string(ev.Kv.Key)
+			if key == w.key {
+				return w.ownKeyGone(ctx)
+			}
+			if n, found := c.keys[key]; found {
+				delete(c.keys, key)
+				c.sum -= n
+			}
 		}
-		ok, rev, err := c.confirmAgain(ctx)
+		if !relist && !c.fits() {
+			continue
+		}
+		ok, rev, err := c.confirmAgain(bctx)
 		if err != nil || ok {
 			return err
 		}
-		readRev = rev
+		f.Reset(rev)
 	}
 }
 
@@ -76,7 +107,7 @@ func (c *counted) fits() bool { return c.sum <= c.room }
 func (c *counted) set(kvs []*mvccpb.KeyValue) {
 	c.keys, c.sum = make(map[string]int64, len(kvs)), 0
 	for _, kv := range kvs {
-		if kv.CreateRevision < c.w.Rev {
+		if kv.CreateRevision < c.w.rev {
 			n := c.weigh(kv)
 			c.keys[string(kv.Key)] = n
 			c.sum += n
@@ -87,7 +118,7 @@ func (c *counted) set(kvs []*mvccpb.KeyValue) {
 // confirm reads the keys ahead in a read guarded by w's own key, recounts,
 // and reports whether they leave room, with the read's revision.
 func (c *counted) confirm(ctx context.Context) (bool, int64, error) {
-	resp, err := c.w.Check(ctx, clientv3.OpGet(c.w.Prefix, clientv3.WithPrefix(), clientv3.WithMaxCreateRev(c.w.Rev-1)))
+	resp, err := c.w.Check(ctx, clientv3.OpGet(c.w.prefix, clientv3.WithPrefix(), clientv3.WithMaxCreateRev(c.w.rev-1)))
 	if errors.Is(err, errs.Lost) {
 		err = c.w.ownKeyGone(ctx)
 	}
@@ -98,65 +129,16 @@ func (c *counted) confirm(ctx context.Context) (bool, int64, error) {
 	return c.fits(), resp.Header.Revision, nil
 }
 
-// follow watches the prefix's deletions and subtracts the keys ahead as
-// they go, until a guarded read confirms room (ok), an error, or the watch
-// breaks (neither: the caller reads again and re-watches).
-func (c *counted) follow(ctx context.Context, readRev int64) (ok bool, err error) {
-	w := c.w
-	// No start revision: the watch starts in sync with the store. The
-	// created notification's revision tells whether the store moved since
-	// readRev; if it did, a read after it closes the gap.
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	wch := watch(wctx, w, w.Prefix, clientv3.WithPrefix(), clientv3.WithFilterPut(), clientv3.WithCreatedNotify())
-	for {
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-w.Tracker.Lost():
-			return false, w.Tracker.Err()
-		case wr, open := <-wch:
-			if !open || wr.Err() != nil || wr.Canceled {
-				return false, nil
-			}
-			w.calm()
-			stale := wr.Created && wr.Header.Revision > readRev
-			for _, ev := range wr.Events {
-				// Skip what the last read (confirm's) showed already.
-				if ev.Type != mvccpb.DELETE || ev.Kv.ModRevision <= readRev {
-					continue
-				}
-				key := string(ev.Kv.Key)
-				if key == w.Key {
-					return false, w.ownKeyGone(ctx)
-				}
-				if n, found := c.keys[key]; found {
-					delete(c.keys, key)
-					c.sum -= n
-				}
-			}
-			if !stale && !c.fits() {
-				continue
-			}
-			ok, rev, err := c.confirmAgain(ctx)
-			if err != nil || ok {
-				return ok, err
-			}
-			readRev = rev
-		}
-	}
-}
-
 // ownKeyGone says why w's key was deleted while it waited: its lease ended
 // (expired or revoked: [errs.SessionExpired]) or someone deleted the key
 // ([errs.Lost]). One probe of the lease tells them apart.
 func (w *Waiter) ownKeyGone(ctx context.Context) error {
-	if err := w.Tracker.Err(); err != nil {
+	if err := w.tracker.Err(); err != nil {
 		return err
 	}
 	pctx, cancel := context.WithTimeout(ctx, CleanupTimeout)
 	defer cancel()
-	if _, expired, _ := lease.ProbeSession(w.client(), w.Session.Lease())(pctx); expired {
+	if _, expired, _ := lease.ProbeSession(w.client(), w.session.Lease())(pctx); expired {
 		return errs.SessionExpired
 	}
 	return errs.Lost

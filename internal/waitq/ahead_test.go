@@ -145,7 +145,7 @@ func TestWaitRoom(t *testing.T) {
 		w, kvs, rev := roomJoin(t, s, pfx, 1)
 		got := roomWait(t.Context(), w, kvs, rev, 0)
 		roomPending(t, got, "before the delete")
-		_, err = cli.Delete(t.Context(), w.Key)
+		_, err = cli.Delete(t.Context(), w.Key())
 		require.NoError(t, err)
 		require.ErrorIs(t, roomReturned(t, got), errs.Lost)
 

@@ -3,7 +3,10 @@
 //
 // A waiter writes its own key under the primitive's prefix, attached to its
 // session's lease, in one Txn that also reads what the primitive needs to
-// decide ([Waiter.Join]). The key's create revision is its place in line and
+// decide ([Waiter.Join]). Every primitive acquires through one sequence,
+// [Waiter.Acquire], and supplies only its rule, a [Turn]: [First] in line
+// (mutex, rwmutex, election), room under a weighted limit (semaphore, with
+// [Waiter.WaitRoom]), a barrier's round. The key's create revision is its place in line and
 // its fencing token. To wait, it watches only the one key it is waiting for
 // ([Waiter.WaitDelete]), so a release wakes one waiter, not all of them, and
 // re-checks the line with a read guarded by its own key ([Waiter.Check]), so
@@ -23,10 +26,10 @@
 // applied the deletion and shows the waiter's key ([Waiter.CheckSince]);
 // otherwise it is repeated linearizably.
 //
-// [Waiter.AcquireFirst] with TryEmpty first writes its key only if the line
-// is empty (a range comparison on the prefix), which costs what a bare
-// put-if-absent costs; primitives set it when their last acquisition met no
-// contention.
+// [First] with TryEmpty first writes its key only if the line is empty (a
+// range comparison on the prefix), which costs what a bare put-if-absent
+// costs; primitives set it when their last acquisition met no contention
+// ([Waiter.Contended]).
 //
 // The etcd client closes a watch stream when its last watch closes; a
 // per-session keeper holds an idle watch so that the session's waits reuse

@@ -90,7 +90,7 @@ func (h *Handle) Release(ctx context.Context, ended error, match func(*Hold) boo
 	existed, err := hold.W.Release(ctx)
 	if err == nil && !existed && lost == nil {
 		// The key was already gone: the hold had been lost unseen.
-		if lost = hold.W.Tracker.Err(); lost == nil {
+		if lost = hold.W.tracker.Err(); lost == nil {
 			lost = errs.Lost
 		}
 	}
@@ -136,7 +136,7 @@ func (h *Handle) claim(match func(*Hold) bool) *Hold {
 
 // KeyRetired reports, once, whether a release through the handle failed
 // since the last call. Its delete request may then still reach etcd late,
-// so a handle whose releases are [Waiter.Unguarded] must take a new key
+// so a handle whose releases are [Unguarded] must take a new key
 // before it joins again. Call it with the turn held.
 func (h *Handle) KeyRetired() bool {
 	h.mu.Lock()
@@ -187,7 +187,7 @@ func (h *Handle) Err(notHeld error) error {
 // Token returns the current hold's create revision, or 0.
 func (h *Handle) Token() int64 {
 	if hold := h.Current(); hold != nil {
-		return hold.W.Rev
+		return hold.W.rev
 	}
 	return 0
 }
@@ -195,7 +195,7 @@ func (h *Handle) Token() int64 {
 // Key returns the current hold's key, or "".
 func (h *Handle) Key() string {
 	if hold := h.Current(); hold != nil {
-		return hold.W.Key
+		return hold.W.key
 	}
 	return ""
 }

@@ -38,19 +38,19 @@ func TestHandle(t *testing.T) {
 	require.ErrorIs(t, h.Enter(short, true), context.DeadlineExceeded)
 
 	w := waitq.New(s, pfx, waitq.Key(pfx, s))
-	require.NoError(t, w.AcquireFirst(ctx, "", true))
+	require.NoError(t, w.Acquire(ctx, "", waitq.First{Block: true}))
 	h.Start(w)
 	require.NoError(t, h.Err(notHeld))
-	require.Equal(t, w.Rev, h.Token())
-	require.Equal(t, w.Key, h.Key())
-	resp, err := cli.Txn(ctx).If(h.IsOwner(w.Key)).Commit()
+	require.Equal(t, w.Rev(), h.Token())
+	require.Equal(t, w.Key(), h.Key())
+	resp, err := cli.Txn(ctx).If(h.IsOwner(w.Key())).Commit()
 	require.NoError(t, err)
 	require.True(t, resp.Succeeded, "IsOwner while held")
 	done := h.Done()
 
 	ok, _, _ = h.Release(ctx, notHeld, func(*waitq.Hold) bool { return false })
 	require.False(t, ok, "Release of a hold that match rejects")
-	require.Equal(t, w.Key, h.Key(), "a rejected Release touches nothing")
+	require.Equal(t, w.Key(), h.Key(), "a rejected Release touches nothing")
 
 	ok, lost, err := h.Release(ctx, notHeld, nil)
 	require.True(t, ok)
@@ -58,19 +58,19 @@ func TestHandle(t *testing.T) {
 	require.NoError(t, err)
 	<-done
 	require.ErrorIs(t, h.Err(notHeld), notHeld)
-	resp, err = cli.Txn(ctx).If(h.IsOwner(w.Key)).Commit()
+	resp, err = cli.Txn(ctx).If(h.IsOwner(w.Key())).Commit()
 	require.NoError(t, err)
 	require.False(t, resp.Succeeded, "IsOwner with nothing held is never true")
-	resp2, err := cli.Get(ctx, w.Key)
+	resp2, err := cli.Get(ctx, w.Key())
 	require.NoError(t, err)
 	require.Zero(t, resp2.Count, "Release deletes the key")
 
 	// The turn is free again; a hold whose key was deleted by someone else
 	// reports the loss at Release.
 	require.NoError(t, h.Enter(ctx, false))
-	require.NoError(t, w.AcquireFirst(ctx, "", true))
+	require.NoError(t, w.Acquire(ctx, "", waitq.First{Block: true}))
 	h.Start(w)
-	_, err = cli.Delete(ctx, w.Key)
+	_, err = cli.Delete(ctx, w.Key())
 	require.NoError(t, err)
 	ok, lost, err = h.Release(ctx, notHeld, nil)
 	require.True(t, ok)

@@ -43,8 +43,8 @@ type Hold struct {
 func NewHold(w *Waiter) *Hold {
 	h := &Hold{W: w, done: make(chan struct{})}
 	h.ended, h.cancel = context.WithCancelCause(context.Background())
-	h.stopLease = context.AfterFunc(w.Tracker.Context(), func() {
-		if err := w.Tracker.Err(); err != nil {
+	h.stopLease = context.AfterFunc(w.tracker.Context(), func() {
+		if err := w.tracker.Err(); err != nil {
 			h.finish(err)
 		}
 	})
@@ -57,7 +57,7 @@ func (h *Hold) Err() error {
 	defer h.mu.Unlock()
 	if h.err == nil {
 		// The tracker may have given up a moment before its callback ran.
-		return h.W.Tracker.Err()
+		return h.W.tracker.Err()
 	}
 	return h.err
 }
@@ -146,22 +146,22 @@ func (h *Hold) monitor(ctx context.Context) {
 	// never answers.
 	ctx, cancel := h.W.Bind(ctx)
 	defer cancel()
-	own := &mvccpb.KeyValue{Key: []byte(h.W.Key), CreateRevision: h.W.Rev}
+	own := &mvccpb.KeyValue{Key: []byte(h.W.key), CreateRevision: h.W.rev}
 	// The key's create revision is a safe start: every later change to it
 	// is after it.
-	readRev := h.W.Rev
+	readRev := h.W.rev
 	for {
 		err := h.W.WaitDeleteFrom(ctx, own, readRev)
 		if err == nil {
 			// Deleted, or the watch broke: look at the key itself.
 			var resp *clientv3.TxnResponse
-			resp, err = h.W.Check(ctx, clientv3.OpGet(h.W.Key, clientv3.WithCountOnly()))
+			resp, err = h.W.Check(ctx, clientv3.OpGet(h.W.key, clientv3.WithCountOnly()))
 			if err == nil {
 				readRev = resp.Header.Revision
 				continue
 			}
 		}
-		if lerr := h.W.Tracker.Err(); lerr != nil {
+		if lerr := h.W.tracker.Err(); lerr != nil {
 			h.finish(lerr)
 			return
 		}

@@ -17,6 +17,6 @@ const idleSuffix = "\x00coordkit-idle-watch"
 // watch opens a watch for waiter w, with the metadata every wait uses, on
 // its session's kept stream.
 func watch(ctx context.Context, w *Waiter, key string, opts ...clientv3.OpOption) clientv3.WatchChan {
-	session.Of(w.Session).KeepStream(w.Prefix + idleSuffix)
+	session.Of(w.session).KeepStream(w.prefix + idleSuffix)
 	return w.client().Watch(clientv3.WithRequireLeader(ctx), key, opts...)
 }

@@ -13,22 +13,10 @@ import (
 	"github.com/coordkit/coordkit/internal/lease"
 	"github.com/coordkit/coordkit/internal/retry"
 	"github.com/coordkit/coordkit/internal/session"
-	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
-
-// CleanupTimeout bounds the work done after a caller's context has ended
-// (deleting a waiter's key), so that cleanup never hangs on an unreachable
-// etcd. If it runs out, the session's janitor deletes the key once etcd
-// answers again, or the key goes with the session's lease.
-const CleanupTimeout = 2 * time.Second
-
-// lostCleanupTimeout bounds cleanup once the lease is judged lost, when
-// etcd is likely out of reach and the caller should learn of the loss
-// without delay; the janitor finishes the job.
-const lostCleanupTimeout = 500 * time.Millisecond
 
 // Prefix returns a primitive's key prefix: name followed by "/", whatever
 // name ends with, exactly as etcd's NewMutex, NewElection and the recipes
@@ -56,45 +44,70 @@ func Key(prefix string, s *concurrency.Session) string {
 // Waiter is one place in a revision-ordered line. It is not safe for
 // concurrent use; primitives serialise access to it.
 type Waiter struct {
-	Session *concurrency.Session
-	Prefix  string
-	Key     string
-	// Rev is the key's create revision once joined, 0 before.
-	Rev int64
-	// Tracker follows the session's lease; set by New.
-	Tracker *lease.Tracker
+	session *concurrency.Session
+	prefix  string
+	key     string
+	rev     int64          // the key's create revision once joined, 0 before
+	tracker *lease.Tracker // follows the session's lease
 
 	pace *retry.Pacer // spaces out re-checks after a broken watch; made at the first pause
 
-	// Abandoned is set when a request that writes Key may still reach
+	// abandoned is set when a request that writes key may still reach
 	// etcd late: the unguarded delete of [Waiter.Abandon], or a Join whose
 	// outcome was unknown and was tried again. The handle must take a new
-	// key ([Waiter.NextKey]) before it joins again; the janitor watches this one for
-	// [AbandonLinger] once it is deleted.
-	Abandoned bool
+	// key ([Waiter.NextKey]) before it joins again; the janitor watches
+	// this one for [AbandonLinger] once it is deleted.
+	abandoned bool
 
-	// TryEmpty makes [Waiter.AcquireFirst] try first to join a line that
-	// is empty, in a Txn as cheap as a bare put-if-absent, before joining
-	// behind others. Set it when the line was empty last time (no
-	// contention is likely): when it is not, the attempt costs a round trip.
-	TryEmpty bool
-	// Contended is set by AcquireFirst when the line was not empty, so
-	// that the caller can clear TryEmpty for its next acquisition.
-	Contended bool
+	// unguarded makes Release a plain Delete (see [Unguarded]).
+	unguarded bool
 
-	// Unguarded makes Release a plain Delete instead of a Txn guarded by
-	// the create revision, which costs as much as a bare delete. It is safe
-	// only for a primitive that takes a new key after any failed release
-	// ([Handle.KeyRetired]): then a late delete of this key can never hit a
-	// newer hold.
-	Unguarded bool
+	// contended records that the last [Waiter.Acquire] joined behind
+	// others rather than through its turn's empty-line shortcut.
+	contended bool
+
+	// next is the key to join with next time, decided by the last Acquire.
+	next string
 }
+
+// Option changes how a [Waiter] acquires and releases.
+type Option interface{ apply(*Waiter) }
+
+type optionFunc func(*Waiter)
+
+func (f optionFunc) apply(w *Waiter) { f(w) }
+
+// Unguarded makes [Waiter.Release] a plain Delete instead of a Txn guarded
+// by the create revision, which costs as much as a bare delete. It is safe
+// only for a primitive that takes a new key after any failed release
+// ([Handle.KeyRetired]): then a late delete of this key can never hit a
+// newer hold.
+func Unguarded() Option { return optionFunc(func(w *Waiter) { w.unguarded = true }) }
 
 // New returns a waiter for key under prefix, judged by the session's lease
 // tracker (started on the session's first use).
-func New(s *concurrency.Session, prefix, key string) *Waiter {
-	return &Waiter{Session: s, Prefix: prefix, Key: key, Tracker: session.Of(s).Tracker()}
+func New(s *concurrency.Session, prefix, key string, opts ...Option) *Waiter {
+	w := &Waiter{session: s, prefix: prefix, key: key, next: key, tracker: session.Of(s).Tracker()}
+	for _, o := range opts {
+		o.apply(w)
+	}
+	return w
 }
+
+// Key returns the waiter's key.
+func (w *Waiter) Key() string { return w.key }
+
+// Rev returns the key's create revision once joined (its place in line and
+// fencing token), 0 before.
+func (w *Waiter) Rev() int64 { return w.rev }
+
+// Tracker returns the tracker that follows the session's lease.
+func (w *Waiter) Tracker() *lease.Tracker { return w.tracker }
+
+// Claimed records a key that the caller wrote by other means than
+// [Waiter.Acquire] (a queue's claim marker), with its create revision, so
+// that the waiter can hold and release it.
+func (w *Waiter) Claimed(key string, rev int64) { w.key, w.rev, w.next = key, rev, key }
 
 // AwaitLease waits until the lease tracker has confirmed the lease once. A
 // hold must not be reported as taken before: until then a client cut off
@@ -102,26 +115,26 @@ func New(s *concurrency.Session, prefix, key string) *Waiter {
 // waits here, for one round trip that overlapped its Join.
 func (w *Waiter) AwaitLease(ctx context.Context) error {
 	select {
-	case <-w.Tracker.Ready():
+	case <-w.tracker.Ready():
 		return nil
-	case <-w.Tracker.Lost():
-		return w.Tracker.Err()
+	case <-w.tracker.Lost():
+		return w.tracker.Err()
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-func (w *Waiter) client() *clientv3.Client { return w.Session.Client() }
+func (w *Waiter) client() *clientv3.Client { return w.session.Client() }
 
 // IsOwner is the comparison that holds while the waiter's key exists with
 // the create revision it joined with.
 func (w *Waiter) IsOwner() clientv3.Cmp {
-	return clientv3.Compare(clientv3.CreateRevision(w.Key), "=", w.Rev)
+	return clientv3.Compare(clientv3.CreateRevision(w.key), "=", w.rev)
 }
 
 // Bind returns ctx, also cancelled when the lease is lost.
 func (w *Waiter) Bind(ctx context.Context) (context.Context, context.CancelFunc) {
-	return w.Tracker.Bind(ctx)
+	return w.tracker.Bind(ctx)
 }
 
 // Err translates an error from a call made with a bound context: if the
@@ -130,7 +143,7 @@ func (w *Waiter) Err(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
-	if lerr := w.Tracker.Err(); lerr != nil {
+	if lerr := w.tracker.Err(); lerr != nil {
 		return lerr
 	}
 	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
@@ -145,30 +158,31 @@ func (w *Waiter) Err(ctx context.Context, err error) error {
 }
 
 // Join writes the waiter's key with value on the session's lease unless it
-// exists, and runs reads in the same Txn after the write. It sets Rev and
-// reports whether the key was created now (fresh) or existed already, in
-// which case the reads were not run and resp holds only the key's Get.
+// exists, and runs reads in the same Txn after the write. It records the
+// key's create revision ([Waiter.Rev]) and reports whether the key was
+// created now (fresh) or existed already, in which case the reads were not
+// run and resp holds only the key's Get.
 func (w *Waiter) Join(ctx context.Context, value string, reads ...clientv3.Op) (resp *clientv3.TxnResponse, fresh bool, err error) {
-	forget(w.Session, w.Key)
-	put := clientv3.OpPut(w.Key, value, clientv3.WithLease(w.Session.Lease()))
+	forget(w.session, w.key)
+	put := clientv3.OpPut(w.key, value, clientv3.WithLease(w.session.Lease()))
 	then := append([]clientv3.Op{put}, reads...)
 	resp, err = w.client().Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(w.Key), "=", 0)).
+		If(clientv3.Compare(clientv3.CreateRevision(w.key), "=", 0)).
 		Then(then...).
-		Else(clientv3.OpGet(w.Key)).
+		Else(clientv3.OpGet(w.key)).
 		Commit()
 	if err != nil {
 		return nil, false, err
 	}
 	if resp.Succeeded {
-		w.Rev = resp.Header.Revision
+		w.rev = resp.Header.Revision
 		return resp, true, nil
 	}
 	kvs := resp.Responses[0].GetResponseRange().Kvs
 	if len(kvs) == 0 {
 		return nil, false, errors.New("waitq: key vanished between compare and get")
 	}
-	w.Rev = kvs[0].CreateRevision
+	w.rev = kvs[0].CreateRevision
 	return resp, false, nil
 }
 
@@ -185,35 +199,28 @@ func (w *Waiter) JoinFresh(ctx context.Context, value string, reads ...clientv3.
 	// This delete is a step of the caller's acquisition, so the caller's
 	// ctx bounds it. Bounding it by CleanupTimeout, as Leave would, ends it
 	// with a DeadlineExceeded that the caller takes for its own deadline.
-	if _, err = w.client().Txn(ctx).If(w.IsOwner()).Then(clientv3.OpDelete(w.Key)).Commit(); err != nil {
+	if _, err = w.client().Txn(ctx).If(w.IsOwner()).Then(clientv3.OpDelete(w.key)).Commit(); err != nil {
 		return nil, false, err
 	}
 	return w.Join(ctx, value, reads...)
 }
 
-// JoinRetrying is [Waiter.JoinFresh], bounded and tried again as
-// [Waiter.Retrying] does. A Join tried again sets Abandoned: the failed
-// attempt may still be applied late, even after the key is deleted.
-func (w *Waiter) JoinRetrying(ctx context.Context, value string, reads ...clientv3.Op) (resp *clientv3.TxnResponse, fresh bool, err error) {
-	err = w.Retrying(ctx, func() { w.Abandoned = true }, func(ctx context.Context) (err error) {
-		resp, fresh, err = w.JoinFresh(ctx, value, reads...)
-		return err
-	})
-	return resp, fresh, err
-}
-
 // NextKey returns the key that the handle which made w should join with
-// next time: w's own, unless the acquisition failed (err is not nil: its
-// key may be left to the session's janitor, and joining it again would take
-// it back while it still stands in line, for as long as that Join waits on
-// a slow member) or a write of it may still reach etcd late (Abandoned).
-// Then it returns a new key with the same prefix. Keys are random: a new
-// one costs nothing.
-func (w *Waiter) NextKey(err error) string {
-	if err == nil && !w.Abandoned {
-		return w.Key
+// next time, as the last [Waiter.Acquire] decided: w's own, unless the
+// acquisition failed (its key may be left to the session's janitor, and
+// joining it again would take it back while it still stands in line, for
+// as long as that Join waits on a slow member) or a write of it may still
+// reach etcd late. Then it is a new key with the same prefix. Keys are
+// random: a new one costs nothing.
+func (w *Waiter) NextKey() string { return w.next }
+
+// decideNext records the key to join with next time after an acquisition
+// that ended with err.
+func (w *Waiter) decideNext(err error) {
+	w.next = w.key
+	if err != nil || w.abandoned {
+		w.next = Key(w.key[:strings.LastIndexByte(w.key, '/')+1], w.session)
 	}
-	return Key(w.Key[:strings.LastIndexByte(w.Key, '/')+1], w.Session)
 }
 
 // Check runs ops only if the waiter's key still exists with its create
@@ -257,129 +264,6 @@ func (w *Waiter) CheckSince(ctx context.Context, minRev int64, key string, opts 
 	return w.Check(ctx, clientv3.OpGet(key, opts...))
 }
 
-// WaitDelete waits until kv, read at revision readRev, is deleted, or until
-// there is reason to look at the line again (the watch broke: compaction, a
-// member change, a closed channel). A nil return means "re-check", never
-// "you own it": callers must re-read with Check (or CheckSince, from
-// deletedAt). It returns an error only when ctx is done or the lease is lost, or when the waiter's own key is
-// gone ([errs.Lost]). deletedAt is the revision of the deletion when the
-// watch delivered it, 0 when WaitDelete returned for another reason: a
-// re-check needs to see the store at deletedAt or later
-// ([Waiter.CheckSince]).
-func (w *Waiter) WaitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev int64) (deletedAt int64, err error) {
-	// No start revision: the watch starts at the store's current revision,
-	// in sync, so a deletion is delivered as soon as it commits. A watch
-	// from readRev+1 would be served by etcd's 100 ms catch-up loop whenever
-	// anything was written since the read.
-	return w.waitDelete(ctx, kv, readRev, clientv3.WithCreatedNotify())
-}
-
-// WaitDeleteFrom is WaitDelete with a watch that starts right after
-// revision rev instead of at the current one. It costs no extra read, but
-// if the store has moved since rev the deletion may be reported up to
-// ~100 ms late (etcd's catch-up loop). Use it where that delay does not
-// matter and round trips do, such as watching one's own key while holding.
-func (w *Waiter) WaitDeleteFrom(ctx context.Context, kv *mvccpb.KeyValue, rev int64) error {
-	_, err := w.waitDelete(ctx, kv, 0, clientv3.WithRev(rev+1))
-	return err
-}
-
-func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev int64, start clientv3.OpOption) (int64, error) {
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	wch := watch(wctx, w, string(kv.Key), start, clientv3.WithFilterPut())
-	for {
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-w.Tracker.Lost():
-			return 0, w.Tracker.Err()
-		case wr, ok := <-wch:
-			if !ok || wr.Err() != nil || wr.Canceled {
-				return 0, w.pause(ctx)
-			}
-			w.calm()
-			if wr.Created {
-				if readRev > 0 && wr.Header.Revision > readRev {
-					// The store moved between our read and the watch: the key
-					// may be gone already. Read it again, at the watch's
-					// revision or later; the watch covers everything after.
-					gone, err := w.gone(ctx, kv, wr.Header.Revision)
-					if err != nil || gone {
-						return 0, err
-					}
-				}
-				continue
-			}
-			for _, ev := range wr.Events {
-				if ev.Type == mvccpb.DELETE {
-					return ev.Kv.ModRevision, nil
-				}
-			}
-		}
-	}
-}
-
-// gone reports whether kv no longer exists with its create revision, in a
-// read guarded by the waiter's own key that reflects revision minRev or
-// later.
-func (w *Waiter) gone(ctx context.Context, kv *mvccpb.KeyValue, minRev int64) (bool, error) {
-	var resp *clientv3.TxnResponse
-	err := w.Retrying(ctx, nil, func(ctx context.Context) (err error) {
-		resp, err = w.CheckSince(ctx, minRev, string(kv.Key), clientv3.WithKeysOnly())
-		return err
-	})
-	if err != nil {
-		if errors.Is(err, errs.Lost) || errors.Is(err, errs.SessionExpired) || ctx.Err() != nil {
-			return false, err
-		}
-		return true, w.pause(ctx) // another failure: let the caller look again
-	}
-	kvs := resp.Responses[0].GetResponseRange().Kvs
-	return len(kvs) == 0 || kvs[0].CreateRevision != kv.CreateRevision, nil
-}
-
-// pause backs off before the caller re-checks after a broken watch, so a
-// member that keeps failing is not hammered.
-func (w *Waiter) pause(ctx context.Context) error {
-	if w.pace == nil {
-		w.pace = retry.New()
-	}
-	return w.pace.PauseOr(ctx, w.Tracker.Lost(), w.Tracker.Err)
-}
-
-// calm makes the next pause short again, after a watch answered.
-func (w *Waiter) calm() {
-	if w.pace != nil {
-		w.pace.Reset()
-	}
-}
-
-// Leave deletes the waiter's key if it still has the create revision it
-// joined with. It runs even when ctx is already done, on a detached context
-// bounded by [CleanupTimeout], and does not wait at all once the lease is
-// judged lost. A key it could not delete is handed to the session's
-// janitor, which deletes it when etcd can be reached again; the error is
-// returned for information only.
-func (w *Waiter) Leave(ctx context.Context) error {
-	if w.Rev == 0 {
-		return w.Abandon(ctx)
-	}
-	err := w.cleanup(ctx, w.Rev, clientv3.OpDelete(w.Key))
-	w.Linger()
-	return err
-}
-
-// Linger has the janitor delete Key each time it shows up during
-// [AbandonLinger], if a request that writes it may still arrive late
-// (Abandoned). Leave, Abandon and Release call it; a primitive that deletes
-// its key by other means calls it after.
-func (w *Waiter) Linger() {
-	if w.Abandoned && !errors.Is(w.Tracker.Err(), errs.SessionExpired) {
-		deferDeleteUntil(w.Session, w.Key, 0, time.Now().Add(AbandonLinger))
-	}
-}
-
 // FirstAttemptTimeout bounds the first attempt of each request that an
 // acquisition makes ([Waiter.Retrying]); each further attempt of the same
 // request gets twice as long, up to MaxAttemptTimeout (8 times as long). A request caught by
@@ -402,7 +286,8 @@ var ErrNoAnswer = errs.NoAnswer
 // for good, or ctx ends or the lease is lost: each attempt is bounded (see
 // [FirstAttemptTimeout]), and a transient failure is tried again after a
 // pause ([Waiter.again]). retry, if not nil, is called before each further
-// attempt (a Join sets Abandoned there: the failed attempt may land late).
+// attempt (a Join marks the waiter abandoned there: the failed attempt
+// may land late).
 func (w *Waiter) Retrying(ctx context.Context, retry func(), f func(context.Context) error) error {
 	for n := 0; ; n++ {
 		d := FirstAttemptTimeout << min(n, maxDoublings)
@@ -440,80 +325,3 @@ func (w *Waiter) again(ctx context.Context, err *error) bool {
 // Transient is [errs.Transient], the one classification of etcd's errors
 // that every retry loop shares.
 func Transient(err error) bool { return errs.Transient(err) }
-
-// Abandon deletes the waiter's key for a Join whose outcome is unknown (its
-// context ended mid-flight), where Rev was never learnt. The delete is sent
-// at once and unguarded, so that an etcd that is only slow to answer
-// applies it before the caller returns; it sets Abandoned, because such a
-// delete could also reach etcd late (through a slow member) and remove the
-// key of a later Join of the same name: the handle should then take a new
-// key for its next Join. Whether it succeeds or not, the session's janitor
-// then deletes the key again, guarded (it reads the create revision first),
-// each time it shows up during [AbandonLinger]: the Join itself may be
-// applied after the delete.
-func (w *Waiter) Abandon(ctx context.Context) error {
-	w.Abandoned = true
-	err := w.cleanup(ctx, 0, clientv3.OpDelete(w.Key))
-	w.Linger()
-	return err
-}
-
-func (w *Waiter) cleanup(ctx context.Context, rev int64, del clientv3.Op) error {
-	timeout := CleanupTimeout
-	switch lerr := w.Tracker.Err(); {
-	case errors.Is(lerr, errs.SessionExpired):
-		return nil // the key went with the lease
-	case lerr != nil:
-		// The lease could not be confirmed in time: etcd may be out of
-		// reach, or only slow to answer. Send the delete (a slow etcd
-		// applies it at once) but do not wait long for the answer.
-		timeout = lostCleanupTimeout
-	}
-	cctx, cancel := cleanupCtx(ctx, timeout)
-	defer cancel()
-	txn := w.client().Txn(cctx)
-	if rev != 0 {
-		txn = txn.If(clientv3.Compare(clientv3.CreateRevision(w.Key), "=", rev))
-	}
-	if _, err := txn.Then(del).Commit(); err != nil {
-		deferDelete(w.Session, w.Key, rev)
-		if cctx.Err() != nil && ctx.Err() == nil {
-			// Our own bound ran out, not the caller's: a DeadlineExceeded
-			// would read as the caller's deadline.
-			return fmt.Errorf("waitq: etcd did not confirm the delete of %s within %v; the session deletes it once etcd answers", w.Key, timeout)
-		}
-		return err
-	}
-	return nil
-}
-
-// Release deletes a holder's key, guarded by its create revision (unless
-// Unguarded), with the caller's context, and reports whether the key was still there. If the
-// request fails, the key is handed to the session's janitor (so it does
-// not stay in line for the life of the session) and the error is returned:
-// the hold has ended either way.
-func (w *Waiter) Release(ctx context.Context) (existed bool, err error) {
-	if w.Unguarded {
-		var resp *clientv3.DeleteResponse
-		if resp, err = w.client().Delete(ctx, w.Key); err == nil {
-			existed = resp.Deleted > 0
-		}
-	} else {
-		var resp *clientv3.TxnResponse
-		if resp, err = w.client().Txn(ctx).If(w.IsOwner()).Then(clientv3.OpDelete(w.Key)).Commit(); err == nil {
-			existed = resp.Succeeded
-		}
-	}
-	if err != nil && !errors.Is(w.Tracker.Err(), errs.SessionExpired) {
-		deferDelete(w.Session, w.Key, w.Rev)
-	}
-	w.Linger()
-	return existed, err
-}
-
-func cleanupCtx(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
-	if ctx.Err() == nil {
-		return context.WithTimeout(ctx, timeout)
-	}
-	return context.WithTimeout(context.WithoutCancel(ctx), timeout)
-}

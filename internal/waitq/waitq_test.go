@@ -50,13 +50,13 @@ func TestJoinIsPutIfAbsent(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, fresh)
 	require.Equal(t, int64(1), resp.Responses[1].GetResponseRange().Count, "reads run after the put, in the same Txn")
-	rev := w.Rev
+	rev := w.Rev()
 
-	w2 := waitq.New(s, pfx, w.Key)
+	w2 := waitq.New(s, pfx, w.Key())
 	_, fresh, err = w2.Join(t.Context(), "v")
 	require.NoError(t, err)
 	require.False(t, fresh)
-	require.Equal(t, rev, w2.Rev, "an existing key keeps its create revision")
+	require.Equal(t, rev, w2.Rev(), "an existing key keeps its create revision")
 	require.NoError(t, w.Leave(t.Context()))
 }
 
@@ -134,21 +134,21 @@ func TestCheckFailsWithoutOwnKey(t *testing.T) {
 	require.NoError(t, err)
 	_, err = w.Check(t.Context())
 	require.NoError(t, err)
-	_, err = cli.Delete(t.Context(), w.Key)
+	_, err = cli.Delete(t.Context(), w.Key())
 	require.NoError(t, err)
 	_, err = w.Check(t.Context())
 	require.ErrorIs(t, err, errs.Lost)
 }
 
-func TestAcquireFirstWouldWait(t *testing.T) {
+func TestFirstWouldWait(t *testing.T) {
 	t.Parallel()
 	cli := testutil.Client(t, srv)
 	pfx := testutil.Prefix(t, cli)
 	s := testutil.Session(t, cli, 10)
 	first := waitq.New(s, pfx, waitq.Key(pfx, s))
-	require.NoError(t, first.AcquireFirst(t.Context(), "", false))
+	require.NoError(t, first.Acquire(t.Context(), "", waitq.First{Block: false}))
 	second := waitq.New(s, pfx, waitq.Key(pfx, s))
-	require.ErrorIs(t, second.AcquireFirst(t.Context(), "", false), waitq.ErrWouldWait)
+	require.ErrorIs(t, second.Acquire(t.Context(), "", waitq.First{Block: false}), waitq.ErrWouldWait)
 	resp, err := cli.Get(t.Context(), pfx, clientv3.WithPrefix(), clientv3.WithCountOnly())
 	require.NoError(t, err)
 	require.Equal(t, int64(1), resp.Count, "the second waiter left no key")
@@ -225,7 +225,7 @@ func TestCheckSince(t *testing.T) {
 	require.Equal(t, "x", string(resp.Responses[0].GetResponseRange().Kvs[0].Value))
 
 	// Without the waiter's key, the linearizable read decides why.
-	_, err = cli.Delete(t.Context(), w.Key)
+	_, err = cli.Delete(t.Context(), w.Key())
 	require.NoError(t, err)
 	txns.Store(0)
 	_, err = w.CheckSince(t.Context(), put.Header.Revision, pfx+"other")
@@ -235,29 +235,27 @@ func TestCheckSince(t *testing.T) {
 	require.NoError(t, err)
 }
 
-// TestAcquireFirstUncontendedIsOneTxn: an empty line is decided by the
+// TestFirstUncontendedIsOneTxn: an empty line is decided by the
 // Join alone, and a line with someone in it is joined behind them.
-func TestAcquireFirstUncontendedIsOneTxn(t *testing.T) {
+func TestFirstUncontendedIsOneTxn(t *testing.T) {
 	t.Parallel()
 	cli, txns := countingClient(t)
 	pfx := testutil.Prefix(t, cli)
 	s := testutil.Session(t, cli, 10)
 	first := waitq.New(s, pfx, waitq.Key(pfx, s))
-	require.NoError(t, first.AcquireFirst(t.Context(), "", false)) // the lease tracker's first probe
+	require.NoError(t, first.Acquire(t.Context(), "", waitq.First{Block: false})) // the lease tracker's first probe
 	require.NoError(t, first.Leave(t.Context()))
 
 	txns.Store(0)
-	first.TryEmpty = true
-	require.NoError(t, first.AcquireFirst(t.Context(), "", false))
+	require.NoError(t, first.Acquire(t.Context(), "", waitq.First{TryEmpty: true}))
 	require.Equal(t, int64(1), txns.Load(), "an uncontended acquisition is one Txn")
-	require.False(t, first.Contended)
+	require.False(t, first.Contended())
 
 	second := waitq.New(s, pfx, waitq.Key(pfx, s))
-	second.TryEmpty = true
 	done := make(chan error, 1)
-	go func() { done <- second.AcquireFirst(t.Context(), "", true) }()
+	go func() { done <- second.Acquire(t.Context(), "", waitq.First{Block: true, TryEmpty: true}) }()
 	require.Eventually(t, func() bool {
-		resp, err := cli.Get(t.Context(), second.Key)
+		resp, err := cli.Get(t.Context(), second.Key())
 		return err == nil && len(resp.Kvs) == 1
 	}, 10*time.Second, 10*time.Millisecond, "the second waiter joins the line")
 	select {
@@ -267,8 +265,8 @@ func TestAcquireFirstUncontendedIsOneTxn(t *testing.T) {
 	}
 	require.NoError(t, first.Leave(t.Context()))
 	require.NoError(t, <-done)
-	require.Greater(t, second.Rev, first.Rev)
-	require.True(t, second.Contended, "the empty-line attempt failed, so the waiter joined behind")
+	require.Greater(t, second.Rev(), first.Rev())
+	require.True(t, second.Contended(), "the empty-line attempt failed, so the waiter joined behind")
 	require.NoError(t, second.Leave(t.Context()))
 }
 
@@ -283,12 +281,12 @@ func TestAbandonedJoinLandingLate(t *testing.T) {
 	w := waitq.New(s, pfx, waitq.Key(pfx, s))
 	// Abandon runs first: its delete finds nothing.
 	require.NoError(t, w.Abandon(t.Context()))
-	require.True(t, w.Abandoned)
+	require.True(t, w.Abandoned())
 	// Then the Join lands.
-	_, err := cli.Put(t.Context(), w.Key, "", clientv3.WithLease(s.Lease()))
+	_, err := cli.Put(t.Context(), w.Key(), "", clientv3.WithLease(s.Lease()))
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
-		resp, err := cli.Get(t.Context(), w.Key, clientv3.WithCountOnly())
+		resp, err := cli.Get(t.Context(), w.Key(), clientv3.WithCountOnly())
 		return err == nil && resp.Count == 0
 	}, 10*time.Second, 20*time.Millisecond, "the late Join's key is deleted by the janitor")
 }
@@ -316,10 +314,10 @@ func TestStaleKeyReplacedOnSlowEtcd(t *testing.T) {
 	w := waitq.New(s, pfx, key)
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
-	err = w.AcquireFirst(ctx, "", true)
+	err = w.Acquire(ctx, "", waitq.First{Block: true})
 	own.Member(0).Undelay()
 	require.NoError(t, err, "a slow etcd must not fail the acquisition while its context lasts")
-	require.Greater(t, w.Rev, stale.Header.Revision, "the stale key is replaced, not reused")
+	require.Greater(t, w.Rev(), stale.Header.Revision, "the stale key is replaced, not reused")
 	// Replies delayed before Undelay may still be queued in the proxy, so
 	// Leave may run out of its own time; then the janitor deletes the key.
 	w.Leave(t.Context())
