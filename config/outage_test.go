@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -103,4 +104,73 @@ func TestClosedClientEndsWatch(t *testing.T) {
 	require.ErrorIs(t, <-errc, config.ErrClientClosed)
 	w.Close()
 	require.ErrorIs(t, w.Err(), config.ErrClientClosed)
+}
+
+// A watcher whose client is cut off turns Stale, keeps its last value, and
+// catches up when the partition heals; Close returns whether or not the
+// client is cut off.
+func TestCutOffWatcherStaysGoodAndCatchesUp(t *testing.T) {
+	t.Parallel()
+	own := etcdtest.NewServer(t)
+	name := "cutoff/app"
+	v, err := config.Publish(t.Context(), own.Client(), name, []byte(`{"max_conns":1}`))
+	require.NoError(t, err)
+	cut := own.ProxyClient(t, 0)
+	watch := func() *config.Watcher[limits] {
+		t.Helper()
+		w, err := config.Watch(within(t), cut, name, decodeLimits, config.WithCheckInterval(100*time.Millisecond))
+		require.NoError(t, err)
+		require.NoError(t, w.WaitFor(within(t), v))
+		return w
+	}
+	w, closedCutOff := watch(), watch()
+
+	own.Member(0).Blackhole()
+	t.Cleanup(own.Member(0).Unblackhole)
+	eventually(t, "Stale", w.Stale)
+	eventually(t, "second watcher Stale", closedCutOff.Stale)
+	awaitUnreachable(t, w.Errors())
+	v2, err := config.Publish(t.Context(), own.Client(), name, []byte(`{"max_conns":2}`))
+	require.NoError(t, err)
+	time.Sleep(300 * time.Millisecond) // room for a wrong apply
+	require.Equal(t, 1, w.Load().MaxConns, "the last good value is kept while cut off")
+	require.EqualValues(t, v, w.Version())
+	require.True(t, w.Stale())
+	closeWithin(t, closedCutOff)
+	require.ErrorIs(t, closedCutOff.Err(), config.ErrClosed)
+
+	own.Member(0).Unblackhole()
+	require.NoError(t, w.WaitFor(within(t), v2))
+	require.Equal(t, 2, w.Load().MaxConns)
+	eventually(t, "not Stale", func() bool { return !w.Stale() })
+	closeWithin(t, w)
+}
+
+// awaitUnreachable reads errc until a report that etcd could not be read
+// (not an invalid value), failing the test after a generous bound.
+func awaitUnreachable(t *testing.T, errc <-chan error) {
+	t.Helper()
+	for deadline := time.After(30 * time.Second); ; {
+		select {
+		case err := <-errc:
+			if !errors.Is(err, config.ErrInvalid) && !errors.Is(err, config.ErrMalformed) {
+				return
+			}
+		case <-deadline:
+			t.Fatal("no report that etcd is unreachable after 30 s")
+		}
+	}
+}
+
+// closeWithin closes w, failing the test if Close has not returned after a
+// generous bound.
+func closeWithin[T any](t *testing.T, w *config.Watcher[T]) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { w.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close has not returned after 30 s")
+	}
 }

@@ -57,6 +57,10 @@ func Setup(ctx context.Context, name string, args []string, out io.Writer) (*Env
 	return e, nil
 }
 
+// Embedded reports whether the etcd is the embedded one Setup started, so
+// that an example may do what it must not do to someone's own etcd.
+func (e *Env) Embedded() bool { return e.srv != nil }
+
 // Client returns a new client; each simulated host should have its own.
 func (e *Env) Client() (*clientv3.Client, error) {
 	cli, err := e.Config.New(context.Background())
