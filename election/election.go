@@ -188,7 +188,7 @@ func wrap(op, prefix string, err error) error {
 // [ErrLost] or [ErrSessionExpired].
 func (e *Election) Resign(ctx context.Context) error {
 	var key string
-	ok, lost, err := e.h.Release(ctx, ErrNotLeader, func(h *waitq.Hold) bool { key = h.W.Key(); return true })
+	ok, lost, err := e.h.Release(ctx, ErrNotLeader, func(h *waitq.Hold) bool { key = h.Waiter().Key(); return true })
 	switch {
 	case !ok:
 		return fmt.Errorf("election: resign %q: %w", e.prefix, ErrNotLeader)
@@ -217,14 +217,14 @@ func (e *Election) proclaim(ctx context.Context, h *waitq.Hold, value string) er
 	if err := h.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotLeader, err)
 	}
-	put := clientv3.OpPut(h.W.Key(), value, clientv3.WithLease(e.s.Lease()))
-	resp, err := e.s.Client().Txn(ctx).If(h.W.IsOwner()).Then(put).Commit()
+	put := clientv3.OpPut(h.Waiter().Key(), value, clientv3.WithLease(e.s.Lease()))
+	resp, err := e.s.Client().Txn(ctx).If(h.Waiter().IsOwner()).Then(put).Commit()
 	if err != nil {
 		return err
 	}
 	if !resp.Succeeded {
 		cause := errs.Lost
-		if lerr := h.W.Tracker().Err(); lerr != nil {
+		if lerr := h.Waiter().Tracker().Err(); lerr != nil {
 			cause = lerr
 		}
 		h.End(cause)

@@ -144,7 +144,7 @@ func (m *RWMutex) Unlock(ctx context.Context) error { return m.unlock(ctx, "unlo
 func (m *RWMutex) RUnlock(ctx context.Context) error { return m.unlock(ctx, "runlock", false) }
 
 func (m *RWMutex) unlock(ctx context.Context, op string, write bool) error {
-	ok, lost, err := m.h.Release(ctx, ErrNotLocked, func(h *waitq.Hold) bool { return m.writes(h.W.Key()) == write })
+	ok, lost, err := m.h.Release(ctx, ErrNotLocked, func(h *waitq.Hold) bool { return m.writes(h.Waiter().Key()) == write })
 	switch {
 	case !ok:
 		return fmt.Errorf("rwmutex: %s %q: %w", op, m.prefix, ErrNotLocked)
