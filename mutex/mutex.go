@@ -130,8 +130,8 @@ func (m *Mutex) Context(parent context.Context) context.Context {
 
 // Err returns nil while the lock is held, [ErrNotLocked] before the first
 // Lock and after Unlock, and [ErrLost] or [ErrSessionExpired] once a hold
-// has been lost (until Unlock). It sees a delete by someone else without
-// Done having been called.
+// has been lost (until Unlock). Like Done, it starts watching the hold's
+// key, so a delete by someone else shows in Err without Done.
 func (m *Mutex) Err() error { return m.h.Err(ErrNotLocked) }
 
 // Token returns the fencing token of the current hold: its key's create
