@@ -36,7 +36,8 @@ var (
 	ErrLost = errs.Lost
 
 	// ErrClosed is returned by [Watcher.Err] when the Watcher stopped
-	// because its etcd client was closed. It is the same value in every
+	// because its etcd client was closed, and by [Run] once its client is
+	// closed. It is the same value in every
 	// coordkit package.
 	ErrClosed = errs.Closed
 )

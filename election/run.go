@@ -45,7 +45,7 @@ const lostCleanupTimeout = time.Second
 // expired, etcd unreachable for longer than the TTL), is retried the same
 // way, with backoff and jitter; one that etcd refuses for this user (its
 // role does not cover name, or its credentials are rejected) is not: Run
-// returns that error at once. When ctx is done Run stops campaigning,
+// returns that error at once, and [ErrClosed] once cli is closed. When ctx is done Run stops campaigning,
 // cancels work's context, waits for work, resigns, and returns an error
 // that satisfies errors.Is(err, ctx.Err()). Run returns only after every
 // goroutine it started, and every callback, has returned.
@@ -96,6 +96,10 @@ func (r *runner) loop(ctx context.Context) error {
 		if errs.Refused(err) {
 			// Campaigning again as the same user cannot succeed.
 			return fmt.Errorf("election: run %q: %w", r.prefix, err)
+		}
+		if r.cli.Ctx().Err() != nil {
+			// Nothing Run could do would reach etcd again.
+			return fmt.Errorf("election: run %q: %w", r.prefix, errs.Closed)
 		}
 		if !again {
 			switch {

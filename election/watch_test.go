@@ -89,3 +89,22 @@ func TestWatchErrWhenClientClosesUnread(t *testing.T) {
 		t.Fatalf("Watcher.Err() = %v, want %v", err, election.ErrClosed)
 	}
 }
+
+// TestRunReturnsWhenClientClosed: Run on a closed client returns
+// ErrClosed instead of trying to create sessions until its context ends.
+func TestRunReturnsWhenClientClosed(t *testing.T) {
+	t.Parallel()
+	cli := testutil.Client(t, srv)
+	cli.Close()
+	// Long enough for many terms at the default backoff; a Run that
+	// retries ends with the deadline instead.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	err := election.Run(ctx, cli, "/test/"+t.Name(), func(context.Context, *election.Election) error {
+		t.Error("work ran on a closed client")
+		return nil
+	})
+	if !errors.Is(err, election.ErrClosed) {
+		t.Fatalf("Run() = %v, want an error wrapping %v", err, election.ErrClosed)
+	}
+}
