@@ -49,8 +49,8 @@ type Result struct {
 //     the compares: one per key read, written or returned by a range);
 //   - [ErrUncertain] when a commit was sent and its outcome is unknown.
 //
-// Transient RPC errors (no leader, leader changed, unavailable, timeouts)
-// are retried with a backoff of their own: a read is simply retried; a
+// etcd's transient errors are retried, paced as in every coordkit call
+// (see Faults in [github.com/coordkit/coordkit]): a read is simply retried; a
 // commit whose fate is unknown is sent again as is, and never re-run
 // through fn, so that a transaction commits at most once.
 //
