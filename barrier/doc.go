@@ -38,18 +38,27 @@
 //   - after it was let in: it has, in effect, left. Leave completes for the
 //     others without it.
 //
-// An Enter or Leave cancelled through its context removes the participant's
-// key before it returns: a cancelled Enter leaves nothing that others would
-// count.
+// A participant's key is on its session's lease, as every coordkit hold
+// is: how it is lost and cleaned up (a cancelled Enter leaves nothing that
+// others would count), and which of etcd's faults a call rides out, is
+// written once in [github.com/coordkit/coordkit].
 //
 // # Faults
 //
-// Enter and Leave ride out etcd's transient failures (between leaders,
-// without a quorum, out of reach): they send their reads and their guarded
-// writes again, with growing pauses, while their context lasts. Wait's reads
-// are plain Gets, which the etcd client itself sends again on such failures.
-// Hold and Release return etcd's errors to the caller: either write,
-// sent again, could undo another caller's Release or Hold made meanwhile.
+// Hold and Release are not sent again after a failure: either write, sent
+// again, could undo another caller's Release or Hold made meanwhile.
+//
+//	method          quorum lost, etcd          client closed  refused (RBAC)    ctx ends
+//	                unreachable
+//	Barrier.Hold,   returned                   an error       returned          ctx's error
+//	Barrier.Release
+//	Barrier.Wait    reads retried by the etcd  an error       returned at once  ctx's error
+//	                client, the watch
+//	                re-established
+//	Enter           retried; ErrLost once the  an error       returned at once  ctx's error; key deleted
+//	                lease cannot be confirmed
+//	Leave           retried                    an error       returned at once  ctx's error; the
+//	                                                                            participant has left
 //
 // # Keys
 //

@@ -134,9 +134,8 @@ func (r *round) first(n int) ([]string, []int64) {
 const maxGuarded = 100
 
 // Enter joins the barrier and blocks until count participants have
-// entered, or ctx is done. What etcd answers while it elects a leader or
-// lacks a quorum does not end it: it tries again while ctx and the
-// session's lease last. Participants are let in by order of arrival
+// entered, or ctx is done, riding out etcd's transient faults.
+// Participants are let in by order of arrival
 // (their keys' create revisions): when count are present, the first count
 // pass together and a ready marker records it, so a participant that looks
 // late still knows it was let in. One that arrives while a full round is
@@ -144,10 +143,10 @@ const maxGuarded = 100
 //
 // A participant whose lease expires (it crashed) is removed with its key.
 // If it had not been let in yet, the others wait for another to take its
-// place: Enter may then never return, so bound it with ctx. On failure
-// Enter deletes the participant's key and returns an error that satisfies
-// errors.Is(err, ctx.Err()) when ctx ended, or wraps [ErrSessionExpired]
-// or [ErrLost] when the participant's lease or key went away.
+// place: Enter may then never return, so bound it with ctx. Enter fails
+// with ctx's error, or with [ErrSessionExpired] or [ErrLost] if the lease
+// or the key went away, and leaves no key behind (see Cleanup in
+// [github.com/coordkit/coordkit]).
 func (b *DoubleBarrier) Enter(ctx context.Context) error {
 	select {
 	case b.op <- struct{}{}:

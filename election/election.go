@@ -61,20 +61,16 @@ func New(s *concurrency.Session, name string, opts ...Option) *Election {
 	}
 }
 
-// Campaign blocks until this candidate leads the election or ctx is done.
-// What etcd answers while it elects its own leader or lacks a quorum does
-// not end it: it tries again while ctx and the session's lease last.
-// Candidates lead in the order they started campaigning. The candidate's
-// key holds value, which [Election.Leader] and [Election.Observe] report.
+// Campaign blocks until this candidate leads the election or ctx is done,
+// riding out etcd's transient faults. Candidates lead in the order they
+// started campaigning. The candidate's key holds value, which
+// [Election.Leader] and [Election.Observe] report.
 //
-// On success the leadership lasts until [Election.Resign] or until it is
-// lost (see [Election.Done]). On failure Campaign returns an error that
-// satisfies errors.Is(err, ctx.Err()) when ctx ended, or wraps
-// [ErrSessionExpired] or [ErrLost] when the session's lease or the
-// candidate's key went away while it waited; it never returns nil without
-// the key in place. Either way it first deletes its key, so nothing is left
-// behind (if etcd cannot be reached for that, the key goes with the
-// session's lease).
+// The leadership lasts until [Election.Resign] or until it is lost
+// ([Election.Done]). Campaign fails with ctx's error, or with
+// [ErrSessionExpired] or [ErrLost] if the lease or the key went away while
+// it waited, and leaves no key behind (see Cleanup in
+// [github.com/coordkit/coordkit]).
 //
 // Campaign on a handle that already leads writes value as [Election.Proclaim]
 // does and returns. Concurrent Campaign calls on one handle run one after
@@ -107,8 +103,8 @@ func (e *Election) Campaign(ctx context.Context, value string) error {
 // also returns ErrLeaderExists while another goroutine campaigns or
 // resigns through the same *Election. It is a round trip to etcd when the
 // election is free (two or three when someone leads: it joins the line,
-// sees a candidate ahead and leaves), so it takes a context. On any error
-// it deletes its key first, so nothing is left behind, as Campaign does.
+// sees a candidate ahead and leaves), so it takes a context. Like
+// Campaign, it leaves no key behind.
 //
 // On a handle that already leads, TryCampaign writes value as
 // [Election.Proclaim] does and returns.
@@ -179,16 +175,13 @@ func wrap(op, prefix string, err error) error {
 // Resign gives up the leadership by deleting the leader key, guarded by
 // its create revision so that a late or repeated Resign can never delete a
 // newer leadership's key; the next candidate in line leads at once. It
-// returns [ErrNotLeader] if the handle does not lead. The leadership ends
-// locally whatever happens: if the delete fails (ctx ended, etcd
-// unreachable) Resign returns that error and the session deletes the key
-// in the background as soon as etcd answers (or the lease takes it), so the
-// next candidate waits until then. If the leadership had already been lost, seen before or
-// found by Resign (the key was gone), Resign returns an error wrapping
-// [ErrLost] or [ErrSessionExpired].
+// returns [ErrNotLeader] if the handle does not lead, and an error wrapping
+// [ErrLost] or [ErrSessionExpired] if the leadership had been lost. The
+// leadership ends locally whatever happens; if the delete fails, Resign
+// returns its error and the session deletes the key once etcd answers.
 func (e *Election) Resign(ctx context.Context) error {
 	var key string
-	ok, lost, err := e.h.Release(ctx, ErrNotLeader, func(h *waitq.Hold) bool { key = h.W.Key(); return true })
+	ok, lost, err := e.h.Release(ctx, ErrNotLeader, func(h *waitq.Hold) bool { key = h.Waiter().Key(); return true })
 	switch {
 	case !ok:
 		return fmt.Errorf("election: resign %q: %w", e.prefix, ErrNotLeader)
@@ -217,14 +210,14 @@ func (e *Election) proclaim(ctx context.Context, h *waitq.Hold, value string) er
 	if err := h.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotLeader, err)
 	}
-	put := clientv3.OpPut(h.W.Key(), value, clientv3.WithLease(e.s.Lease()))
-	resp, err := e.s.Client().Txn(ctx).If(h.W.IsOwner()).Then(put).Commit()
+	put := clientv3.OpPut(h.Waiter().Key(), value, clientv3.WithLease(e.s.Lease()))
+	resp, err := e.s.Client().Txn(ctx).If(h.Waiter().IsOwner()).Then(put).Commit()
 	if err != nil {
 		return err
 	}
 	if !resp.Succeeded {
 		cause := errs.Lost
-		if lerr := h.W.Tracker().Err(); lerr != nil {
+		if lerr := h.Waiter().Tracker().Err(); lerr != nil {
 			cause = lerr
 		}
 		h.End(cause)
@@ -248,12 +241,10 @@ func (e *Election) Leader(ctx context.Context) (LeaderInfo, error) {
 	return info(resp.Kvs[0], resp.Header.Revision), nil
 }
 
-// Done returns a channel that is closed when the current leadership ends
-// for any reason: Resign, lease expired or revoked, key deleted, session
-// closed, or the lease's local deadline passed. Before the first Campaign,
-// and after a leadership ended until the next Campaign succeeds, it returns
-// the last leadership's (closed) channel. The Election closes the channel;
-// callers only receive from it.
+// Done returns a channel that the Election closes when the current
+// leadership ends, by Resign or by loss (see Holds in
+// [github.com/coordkit/coordkit]). Without a current leadership it returns
+// the last one's closed channel.
 func (e *Election) Done() <-chan struct{} { return e.h.Done() }
 
 // Context returns a context derived from parent that is cancelled when the

@@ -34,4 +34,10 @@ var (
 	// candidate's key disappears while it waits. It is the same value in
 	// every coordkit package.
 	ErrLost = errs.Lost
+
+	// ErrClosed is returned by [Watcher.Err] when the Watcher stopped
+	// because its etcd client was closed, and by [Run] once its client is
+	// closed. It is the same value in every
+	// coordkit package.
+	ErrClosed = errs.Closed
 )

@@ -102,6 +102,31 @@ func ExampleElection_Observe() {
 	// nobody leads
 }
 
+// ExampleElection_Watch follows the leader until the client is closed, and
+// then learns why the channel closed.
+func ExampleElection_Watch() {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: srv.Endpoints()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	s, err := concurrency.NewSession(cli)
+	if err != nil {
+		log.Fatal(err)
+	}
+	w := election.New(s, "/example/watched").Watch(context.Background())
+	li := <-w.Leaders()
+	fmt.Println("nobody leads:", li.Key == "")
+
+	s.Close()
+	cli.Close() // ends the Watcher, although its context lives on
+	for range w.Leaders() {
+	}
+	fmt.Println("client closed:", errors.Is(w.Err(), election.ErrClosed))
+	// Output:
+	// nobody leads: true
+	// client closed: true
+}
+
 // ExampleRun runs a singleton worker: of all the processes that run this,
 // one at a time does the work. Cancelling Run's context (on SIGTERM, say)
 // stops the work and resigns, so another process takes over at once.

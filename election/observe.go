@@ -52,30 +52,77 @@ func info(kv *mvccpb.KeyValue, asOf int64) LeaderInfo {
 // Observe returns a channel that delivers the election's leader: first the
 // state when it starts, then every change, in order. A change is a new
 // leader, a new value proclaimed by the leader, or nobody leading any more
-// (a LeaderInfo with an empty Key). Every change is delivered, and the
-// channel waits for its reader; if etcd compacted changes that Observe had
-// not yet seen (its watch broke meanwhile), it reads the state again and
-// delivers it if it changed, so intermediate states may then be skipped but
-// the latest never is.
+// (a LeaderInfo with an empty Key). The channel waits for its reader; after
+// a compaction it missed, Observe reads the state again, so intermediate
+// states may be skipped but the latest never is.
 //
-// Observe does not campaign and needs no leadership. Its goroutine sends
-// on the channel and closes it when ctx is done, the client is closed, or
-// etcd refuses to let the session's user read the election; to be sure it
-// has ended, cancel ctx and receive until the channel is closed.
+// Observe does not campaign and needs no leadership. Its goroutine closes
+// the channel when ctx is done, the client is closed, or etcd refuses the
+// read or the watch; to be sure it has ended, cancel ctx and receive until
+// the channel is closed. Observe has etcd's shape and cannot say why it
+// ended: [Election.Watch] is Observe with an Err.
 func (e *Election) Observe(ctx context.Context) <-chan LeaderInfo {
-	ch := make(chan LeaderInfo)
+	return e.Watch(ctx).Leaders()
+}
+
+// Watch starts following the election's leader as [Election.Observe] does,
+// and returns a [Watcher] that delivers it and, once it stops, says why.
+// Its goroutine ends when ctx is done, the client is closed, or etcd
+// refuses the read or the watch; to be sure it has ended, cancel ctx and
+// receive from [Watcher.Leaders] until the channel is closed.
+func (e *Election) Watch(ctx context.Context) *Watcher {
+	w := &Watcher{ch: make(chan LeaderInfo), done: make(chan struct{})}
+	cli := e.s.Client()
 	go func() {
-		defer close(ch)
-		observe(ctx, e.s.Client(), e.prefix, func(ctx context.Context, li LeaderInfo) bool {
+		defer close(w.ch)
+		err := observe(ctx, cli, e.prefix, func(ctx context.Context, li LeaderInfo) bool {
 			select {
-			case ch <- li:
+			case w.ch <- li:
 				return true
 			case <-ctx.Done():
 				return false
 			}
 		})
+		if ctx.Err() == nil && cli.Ctx().Err() != nil {
+			// observe's deliveries end with the client through a context
+			// of their own: say why.
+			err = errs.Closed
+		}
+		// Set before done and the channel close, so that a reader who saw
+		// either sees it.
+		w.err = err
+		close(w.done)
 	}()
-	return ch
+	return w
+}
+
+// Watcher follows an election's leader for [Election.Watch]. It is safe
+// for concurrent use.
+type Watcher struct {
+	ch   chan LeaderInfo
+	done chan struct{}
+	err  error // written once, before done is closed
+}
+
+// Leaders returns the channel of leaders that [Election.Observe] returns.
+// The Watcher's goroutine closes it when it stops, after [Watcher.Done].
+func (w *Watcher) Leaders() <-chan LeaderInfo { return w.ch }
+
+// Done returns a channel that is closed when the Watcher stops, just
+// before the channel of [Watcher.Leaders] is closed.
+func (w *Watcher) Done() <-chan struct{} { return w.done }
+
+// Err returns nil while the Watcher runs, and why it stopped after: the
+// context's error, [ErrClosed] for a closed client, or etcd's refusal of
+// the read or the watch (permission denied). It is set before the channel
+// of [Watcher.Leaders] is closed.
+func (w *Watcher) Err() error {
+	select {
+	case <-w.done:
+		return w.err
+	default:
+		return nil
+	}
 }
 
 // observer keeps a copy of every key under an election's prefix and

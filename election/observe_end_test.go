@@ -55,7 +55,9 @@ func TestObserveMissesNoLeader(t *testing.T) {
 	go func() {
 		defer close(noised)
 		for noise.Err() == nil {
-			cli.Put(noise, pfx+"noise", "x")
+			// ctx, not noise: a Put cut short by noise could still be
+			// applied after the cleanup's Delete.
+			cli.Put(ctx, pfx+"noise", "x")
 		}
 	}()
 	defer func() { stop(); <-noised; cli.Delete(ctx, pfx+"noise") }()

@@ -3,8 +3,6 @@ package election
 import (
 	"fmt"
 	"time"
-
-	"github.com/cenkalti/backoff/v4"
 )
 
 // Option configures [Run] or [New]. The options here configure Run only:
@@ -40,16 +38,6 @@ func buildOptions(opts []Option) options {
 		opt.apply(&o)
 	}
 	return o
-}
-
-// newBackoff returns the pacing of one Run, as WithBackoff describes it.
-func (o *options) newBackoff() *backoff.ExponentialBackOff {
-	return backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(o.initial),
-		backoff.WithMaxInterval(o.max),
-		backoff.WithMultiplier(2),
-		backoff.WithRandomizationFactor(0.5),
-		backoff.WithMaxElapsedTime(0))
 }
 
 // WithTTL sets the TTL of the lease of each session [Run] creates, rounded

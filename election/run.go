@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/coordkit/coordkit/internal/errs"
+	"github.com/coordkit/coordkit/internal/retry"
 	"github.com/coordkit/coordkit/internal/session"
 	"github.com/coordkit/coordkit/internal/waitq"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -44,7 +45,7 @@ const lostCleanupTimeout = time.Second
 // expired, etcd unreachable for longer than the TTL), is retried the same
 // way, with backoff and jitter; one that etcd refuses for this user (its
 // role does not cover name, or its credentials are rejected) is not: Run
-// returns that error at once. When ctx is done Run stops campaigning,
+// returns that error at once, and [ErrClosed] once cli is closed. When ctx is done Run stops campaigning,
 // cancels work's context, waits for work, resigns, and returns an error
 // that satisfies errors.Is(err, ctx.Err()). Run returns only after every
 // goroutine it started, and every callback, has returned.
@@ -82,9 +83,10 @@ type runner struct {
 }
 
 func (r *runner) loop(ctx context.Context) error {
-	b := r.opts.newBackoff()
+	// The pause between terms, as WithBackoff describes it.
+	b := retry.Between(r.opts.initial, r.opts.max)
 	for {
-		led, retry, err := r.term(ctx)
+		led, again, err := r.term(ctx)
 		if ctx.Err() != nil {
 			return fmt.Errorf("election: run %q: %w", r.prefix, ctx.Err())
 		}
@@ -95,7 +97,11 @@ func (r *runner) loop(ctx context.Context) error {
 			// Campaigning again as the same user cannot succeed.
 			return fmt.Errorf("election: run %q: %w", r.prefix, err)
 		}
-		if !retry {
+		if r.cli.Ctx().Err() != nil {
+			// Nothing Run could do would reach etcd again.
+			return fmt.Errorf("election: run %q: %w", r.prefix, errs.Closed)
+		}
+		if !again {
 			switch {
 			case !r.opts.recampaign && err != nil:
 				return fmt.Errorf("election: run %q: work: %w", r.prefix, err)
@@ -105,12 +111,8 @@ func (r *runner) loop(ctx context.Context) error {
 				continue
 			}
 		}
-		t := time.NewTimer(b.NextBackOff())
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("election: run %q: %w", r.prefix, ctx.Err())
-		case <-t.C:
+		if err := b.Pause(ctx); err != nil {
+			return fmt.Errorf("election: run %q: %w", r.prefix, err)
 		}
 	}
 }

@@ -42,15 +42,11 @@ func New(s *concurrency.Session, name string, opts ...Option) *Mutex {
 	return &Mutex{s: s, prefix: prefix, key: waitq.Key(prefix, s), opts: o, h: waitq.NewHandle()}
 }
 
-// Lock blocks until the lock is held or ctx is done. What etcd answers
-// while it elects a leader or lacks a quorum does not end it: it tries
-// again (see Faults in the package doc). On success the hold
-// lasts until [Mutex.Unlock] or until it is lost (see [Mutex.Done]). On
-// failure it returns an error that satisfies errors.Is(err, ctx.Err()) when
-// ctx ended, or wraps [ErrSessionExpired] or [ErrLost] when the session's
-// lease or the waiter's key went away while waiting; either way it first
-// deletes its key, so nothing is left behind (if etcd cannot be reached for
-// that, the session deletes it once etcd answers, or the lease takes it).
+// Lock blocks until the lock is held or ctx is done, riding out etcd's
+// transient faults. The hold lasts until [Mutex.Unlock] or until it is
+// lost ([Mutex.Done]). It fails with ctx's error, or with [ErrSessionExpired]
+// or [ErrLost] if the lease or the key went away while it waited, and
+// leaves no key behind (see Cleanup in [github.com/coordkit/coordkit]).
 func (m *Mutex) Lock(ctx context.Context) error {
 	if err := m.h.Enter(ctx, true); err != nil {
 		return fmt.Errorf("mutex: lock %q: %w", m.prefix, err)
@@ -98,16 +94,13 @@ func (m *Mutex) acquire(ctx context.Context, wait bool) error {
 	return nil
 }
 
-// Unlock releases the lock by deleting this hold's key. The key is this
-// handle's alone, and after an Unlock or a Lock that failed the handle
-// takes a new one, so a late or repeated delete can never remove a newer
-// hold's key. It returns [ErrNotLocked] if the handle holds nothing. The
-// hold ends locally whatever happens: if the delete fails (ctx ended, etcd
-// unreachable) Unlock returns that error and the session deletes the key in
-// the background as soon as etcd answers (or the lease takes it), so others
-// wait until then. If the hold had already been lost, seen before or found
-// by Unlock (the key was gone), Unlock returns an error wrapping [ErrLost]
-// or [ErrSessionExpired]: the critical section was not protected to its end.
+// Unlock releases the lock by deleting this hold's key, guarded by its
+// create revision, so a late or repeated Unlock never removes a newer
+// hold. It returns [ErrNotLocked] if the handle holds nothing, and an error
+// wrapping [ErrLost] or [ErrSessionExpired] if the hold had been lost: the
+// critical section was not protected to its end. The hold ends locally
+// whatever happens; if the delete fails, Unlock returns its error and the
+// session deletes the key once etcd answers.
 func (m *Mutex) Unlock(ctx context.Context) error {
 	ok, lost, err := m.h.Release(ctx, ErrNotLocked, nil)
 	switch {
@@ -121,13 +114,9 @@ func (m *Mutex) Unlock(ctx context.Context) error {
 	return nil
 }
 
-// Done returns a channel that is closed when the current hold ends for any
-// reason: Unlock, lease expired or revoked, key deleted, session closed, or
-// the lease's local deadline passed. Before the first Lock, and after a hold
-// ended until the next Lock succeeds, it returns the last hold's (closed)
-// channel. The Mutex closes the channel; callers only receive from it.
-// Asking for Done starts watching the hold's key, so that a delete by
-// someone else is seen.
+// Done returns a channel that the Mutex closes when the current hold ends,
+// by Unlock or by loss (see Holds in [github.com/coordkit/coordkit]).
+// Without a current hold it returns the last hold's closed channel.
 func (m *Mutex) Done() <-chan struct{} { return m.h.Done() }
 
 // Context returns a context derived from parent that is cancelled when the
@@ -141,8 +130,8 @@ func (m *Mutex) Context(parent context.Context) context.Context {
 
 // Err returns nil while the lock is held, [ErrNotLocked] before the first
 // Lock and after Unlock, and [ErrLost] or [ErrSessionExpired] once a hold
-// has been lost (until Unlock). Like [Mutex.Done], it starts watching the
-// hold's key, so a delete by someone else shows in Err without Done.
+// has been lost (until Unlock). Like Done, it starts watching the hold's
+// key, so a delete by someone else shows in Err without Done.
 func (m *Mutex) Err() error { return m.h.Err(ErrNotLocked) }
 
 // Token returns the fencing token of the current hold: its key's create

@@ -104,14 +104,14 @@ func (c *Claim) Item() Item { return c.item }
 // after an Ack or Nack. If it returns any other error (ctx ended, etcd
 // unreachable) the outcome is unknown and Ack may be called again.
 func (c *Claim) Ack(ctx context.Context) error {
-	return c.end(ctx, "ack", clientv3.OpDelete(c.item.Key), clientv3.OpDelete(c.hold.W.Key()))
+	return c.end(ctx, "ack", clientv3.OpDelete(c.item.Key), clientv3.OpDelete(c.hold.Waiter().Key()))
 }
 
 // Nack releases the item: it becomes visible to other consumers again, in
 // its original place in the queue. Errors are as for [Claim.Ack]; a claim
 // that was lost needs no Nack.
 func (c *Claim) Nack(ctx context.Context) error {
-	return c.end(ctx, "nack", clientv3.OpDelete(c.hold.W.Key()))
+	return c.end(ctx, "nack", clientv3.OpDelete(c.hold.Waiter().Key()))
 }
 
 func (c *Claim) end(ctx context.Context, op string, ops ...clientv3.Op) error {
@@ -128,7 +128,7 @@ func (c *Claim) end(ctx context.Context, op string, ops ...clientv3.Op) error {
 		return fmt.Errorf("queue: %s %s: %w", op, c.item.Key, ErrNotClaimed)
 	}
 	undo := c.hold.Releasing()
-	resp, err := c.q.cli.Txn(ctx).If(c.hold.W.IsOwner()).Then(ops...).Commit()
+	resp, err := c.q.cli.Txn(ctx).If(c.hold.Waiter().IsOwner()).Then(ops...).Commit()
 	if err != nil {
 		undo()
 		return fmt.Errorf("queue: %s %s: outcome unknown: %w", op, c.item.Key, err)
@@ -184,7 +184,7 @@ func (c *Claim) Err() error {
 // with the deletes that [Claim.Ack] does (the item's key and
 // [Claim.Marker]), to make processing and acknowledgement one atomic,
 // exactly-once step.
-func (c *Claim) IsOwner() clientv3.Cmp { return c.hold.W.IsOwner() }
+func (c *Claim) IsOwner() clientv3.Cmp { return c.hold.Waiter().IsOwner() }
 
 // Marker returns the key of the claim's marker.
-func (c *Claim) Marker() string { return c.hold.W.Key() }
+func (c *Claim) Marker() string { return c.hold.Waiter().Key() }

@@ -62,12 +62,23 @@
 //
 // # Faults
 //
-// Dequeue and Claim ride out etcd's transient failures (between leaders,
-// without a quorum, out of reach): their reads and waits are tried again,
-// with growing pauses, while their context lasts. A take (the delete or
-// the claim marker) that fails with its outcome unknown is not sent again:
-// it may have been applied, and the call returns etcd's error. Enqueue and
-// the methods of [Claim] return etcd's errors to the caller.
+// A claim is held by the consumer's session lease, as every coordkit hold
+// is; how it is lost, and which of etcd's faults a call rides out, is
+// written once in [github.com/coordkit/coordkit]. A take (the delete of
+// Dequeue or the marker of Claim) whose outcome etcd did not report is not
+// sent again: it may have been applied, and the call returns etcd's error.
+//
+//	method                 quorum lost, etcd          client closed  refused (RBAC)    ctx ends
+//	                       unreachable
+//	Dequeue, Claim         reads and waits retried;   an error       returned at once  ctx's error; queue
+//	                       an unanswered take                                          unchanged (a take in
+//	                       returned                                                    flight is awaited)
+//	TryDequeue, TryClaim   as Dequeue, Claim          an error       returned at once  ctx's error
+//	Enqueue                returned (item added       an error       returned          ctx's error (item
+//	                       at most once)                                               added at most once)
+//	Len                    returned                   an error       returned          ctx's error
+//	Claim.Ack, Claim.Nack  returned; may be called    an error       returned          returned; may be
+//	                       again                                                       called again
 //
 // # Keys
 //

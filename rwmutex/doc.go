@@ -1,14 +1,12 @@
 // Package rwmutex provides a distributed readers-writer lock on etcd: many
 // readers at once, or one writer.
 //
-// # Ownership
-//
-// A lock is held by a session's lease, not by a goroutine or a process:
-// every reader and writer writes its own key under the lock's name, attached
-// to the lease of the *concurrency.Session given to [New], so if the process
-// dies its hold ends when the lease expires, without anyone's help. Readers'
-// keys live under "<name>/read/" and writers' under "<name>/write/", each
-// starting with the lease id in hex.
+// A lock is held by a session's lease, not by a goroutine; how a hold is
+// fenced, lost and cleaned up, and which of etcd's faults a call rides
+// out, is the same in every coordkit primitive and is written once in
+// [github.com/coordkit/coordkit]. Readers' keys live under "<name>/read/"
+// and writers' under "<name>/write/", each starting with the lease id in
+// hex.
 //
 // # Fairness and waiting
 //
@@ -40,32 +38,28 @@
 // recipe's waiter can take the write lock after its own lease has expired
 // (etcd#16221), ignores contexts, and watches from an old revision.
 //
-// # Loss
+// # Faults
 //
-// A hold ends when it is unlocked, when its lease expires or is revoked,
-// when its key is deleted by someone else, when its session is closed, or
-// when the client has gone too long without confirming its lease with the
-// server. [RWMutex.Done] is closed at that moment and [RWMutex.Err] says
-// why. The last case is judged on the local clock, counted from when the
-// last successful lease probe was sent, less a margin, so a client cut off
-// from etcd knows it has lost the lock before the server can give it to
-// someone else.
+// What each method does with each class of failure ([github.com/coordkit/coordkit]
+// says which errors fall in which class):
 //
-// # What a lease-based lock cannot promise
+//	method            quorum lost, etcd        client closed   refused (RBAC)    ctx ends
+//	                  unreachable
+//	Lock, RLock       retried; ErrLost once    an error        returned at once  ctx's error; key deleted
+//	                  the lease cannot be
+//	                  confirmed
+//	TryLock, TryRLock as Lock                  an error        returned at once  ctx's error; key deleted
+//	Unlock, RUnlock   returned; the janitor    an error        returned          returned; the janitor
+//	                  deletes the key                                            deletes the key
 //
-// A holder paused past its lease's TTL can wake up and act as if it still
-// held the lock while someone else holds it too. Close that gap with
-// fencing:
+// # Fencing
 //
-//   - [RWMutex.Token] is the hold key's create revision. Writers' tokens
-//     strictly increase from one writer to the next, and every reader's
-//     token lies between those of the writers before and after it. Pass it
-//     with every write to the protected resource, and have the resource
-//     reject a writer's token lower than the highest it has seen.
-//   - For data kept in etcd itself, [RWMutex.Txn] runs a transaction that
-//     commits only while this hold's key still exists with its create
-//     revision. [RWMutex.IsOwner] gives the comparison for transactions you
-//     build yourself.
+// [RWMutex.Token] is the hold's fencing token: writers' tokens strictly
+// increase from one writer to the next, and every reader's lies between
+// those of the writers before and after it, so a resource should reject a
+// writer's token lower than the highest it has seen. [RWMutex.Txn] commits
+// only while the hold lasts, and [RWMutex.IsOwner] gives that comparison
+// for your own transactions.
 //
 // Lock names are key prefixes: do not nest them.
 package rwmutex

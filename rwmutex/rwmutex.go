@@ -58,15 +58,11 @@ func New(s *concurrency.Session, name string, opts ...Option) *RWMutex {
 // Lock blocks until this handle holds the write lock, with nobody else
 // holding the lock in either mode, or until ctx is done. It waits for
 // everyone who asked before it, readers and writers, and readers who ask
-// after it wait for it. What etcd answers while it elects a leader or lacks
-// a quorum does not end it: it tries again while ctx and the session's
-// lease last. On success the hold lasts until [RWMutex.Unlock] or
-// until it is lost (see [RWMutex.Done]). On failure it returns an error that
-// satisfies errors.Is(err, ctx.Err()) when ctx ended, or wraps
-// [ErrSessionExpired] or [ErrLost] when the session's lease or the waiter's
-// key went away while waiting; either way it first deletes its key, so
-// nothing is left behind (if etcd cannot be reached for that, the key goes
-// with the session's lease).
+// after it wait for it. It rides out etcd's transient faults. The hold
+// lasts until [RWMutex.Unlock] or until it is lost ([RWMutex.Done]). It
+// fails with ctx's error, or with [ErrSessionExpired] or [ErrLost] if the
+// lease or the key went away while it waited, and leaves no key behind (see
+// Cleanup in [github.com/coordkit/coordkit]).
 func (m *RWMutex) Lock(ctx context.Context) error { return m.lock(ctx, "lock", true, true) }
 
 // TryLock takes the write lock if nobody holds or waits for the lock in
@@ -131,12 +127,10 @@ func (m *RWMutex) waiter(write bool) *waitq.Waiter {
 // Unlock releases the write lock by deleting this hold's key, guarded by its
 // create revision so that a late or repeated Unlock can never delete a newer
 // hold's key. It returns [ErrNotLocked] if the handle does not hold the write
-// lock. The hold ends locally whatever happens: if the delete fails (ctx
-// ended, etcd unreachable) Unlock returns that error and the session deletes
-// the key in the background as soon as etcd answers (or the lease takes it),
-// so others wait until then. If the hold had already been lost, Unlock
-// returns an error wrapping [ErrLost] or [ErrSessionExpired]: the critical
-// section was not protected to its end.
+// lock, and an error wrapping [ErrLost] or [ErrSessionExpired] if the hold
+// had been lost: the critical section was not protected to its end. The
+// hold ends locally whatever happens; if the delete fails, Unlock returns
+// its error and the session deletes the key once etcd answers.
 func (m *RWMutex) Unlock(ctx context.Context) error { return m.unlock(ctx, "unlock", true) }
 
 // RUnlock releases a read lock. It returns [ErrNotLocked] if the handle does
@@ -144,7 +138,7 @@ func (m *RWMutex) Unlock(ctx context.Context) error { return m.unlock(ctx, "unlo
 func (m *RWMutex) RUnlock(ctx context.Context) error { return m.unlock(ctx, "runlock", false) }
 
 func (m *RWMutex) unlock(ctx context.Context, op string, write bool) error {
-	ok, lost, err := m.h.Release(ctx, ErrNotLocked, func(h *waitq.Hold) bool { return m.writes(h.W.Key()) == write })
+	ok, lost, err := m.h.Release(ctx, ErrNotLocked, func(h *waitq.Hold) bool { return m.writes(h.Waiter().Key()) == write })
 	switch {
 	case !ok:
 		return fmt.Errorf("rwmutex: %s %q: %w", op, m.prefix, ErrNotLocked)
@@ -156,12 +150,10 @@ func (m *RWMutex) unlock(ctx context.Context, op string, write bool) error {
 	return nil
 }
 
-// Done returns a channel that is closed when the current hold, read or
-// write, ends for any reason: unlocked, lease expired or revoked, key
-// deleted, session closed, or the lease's local deadline passed. Before the
-// first lock, and after a hold ended until the next lock succeeds, it
-// returns the last hold's (closed) channel. The RWMutex closes the channel;
-// callers only receive from it.
+// Done returns a channel that the RWMutex closes when the current hold,
+// read or write, ends, by unlocking or by loss (see Holds in
+// [github.com/coordkit/coordkit]). Without a current hold it returns the
+// last hold's closed channel.
 func (m *RWMutex) Done() <-chan struct{} { return m.h.Done() }
 
 // Context returns a context derived from parent that is cancelled when the

@@ -1,14 +1,12 @@
 // Package semaphore provides a distributed, weighted, first-come
 // first-served counting semaphore on etcd.
 //
-// # Ownership
-//
-// Permits are held by a session's lease, not by a goroutine or a process:
-// each participant writes one key under the semaphore's name, attached to
-// the lease of the *concurrency.Session given to [New], so if the process
-// dies its permits come back when the lease expires, without anyone's help.
-// The key starts with the lease id in hex, as etcd's own keys do, and its
-// value records the weight asked for and the limit, as JSON
+// Permits are held by a session's lease, not by a goroutine; how a grant
+// is fenced, lost and cleaned up, and which of etcd's faults a call rides
+// out, is the same in every coordkit primitive and is written once in
+// [github.com/coordkit/coordkit]. Each participant writes one key under
+// the semaphore's name, starting with the lease id in hex as etcd's own
+// keys do; its value records the weight asked for and the limit, as JSON
 // ({"weight":2,"limit":5,"value":"..."}), so operators can see who holds
 // what.
 //
@@ -25,8 +23,7 @@
 // then keeps the sum ahead of it locally: one watch on the name subtracts
 // each release as it happens, with no round trip per release. Once the sum
 // fits it confirms with one read guarded by its own key, so a waiter whose
-// key or lease is gone is never granted anything. An Acquire cancelled
-// through its context deletes its key before it returns.
+// key or lease is gone is never granted anything.
 //
 // # The limit
 //
@@ -43,25 +40,25 @@
 // ErrLimitMismatch; retry them after a pause, or move to a new name (for
 // example "jobs/v2") to switch at once.
 //
-// # Loss
+// # Faults
 //
-// A grant ends when it is released, when its lease expires or is revoked,
-// when its key is deleted by someone else, when its session is closed, or
-// when the client has gone too long without confirming its lease with the
-// server. [Semaphore.Done] is closed at that moment and [Semaphore.Err]
-// says why. The last case is judged on the local clock, counted from when
-// the last successful lease probe was sent, less a margin, so a client cut
-// off from etcd knows it has lost its permits before the server can grant
-// them to someone else.
+// What each method does with each class of failure ([github.com/coordkit/coordkit]
+// says which errors fall in which class):
 //
-// # What a lease-based semaphore cannot promise
+//	method        quorum lost, etcd        client closed   refused (RBAC)    ctx ends
+//	              unreachable
+//	Acquire       retried; ErrLost once    an error        returned at once  ctx's error; key deleted
+//	              the lease cannot be
+//	              confirmed
+//	TryAcquire    as Acquire               an error        returned at once  ctx's error; key deleted
+//	Release       returned; the janitor    an error        returned          returned; the janitor
+//	              deletes the key                                            deletes the key
 //
-// A holder paused past its lease's TTL (a long GC pause, a stopped VM) can
-// wake up and act as if it still held its permits while others hold them
-// too. For data kept in etcd, [Semaphore.Txn] commits only while the grant's
-// key still exists with its create revision; [Semaphore.IsOwner] gives that
-// comparison for your own transactions, and [Semaphore.Token] (the key's
-// create revision) identifies the grant to outside resources.
+// # Fencing
+//
+// [Semaphore.Token] identifies the grant to outside resources,
+// [Semaphore.Txn] commits only while the grant lasts, and
+// [Semaphore.IsOwner] gives that comparison for your own transactions.
 //
 // Keys under the name that are not a participant's (an "etcdctl lock" on
 // the same name, say) count as holding every permit. Do not nest names

@@ -58,19 +58,15 @@ func New(s *concurrency.Session, name string, limit int, opts ...Option) *Semaph
 // ctx is done. Requests are granted first come, first served: n permits are
 // granted once the permits held or requested by everyone queued ahead, plus
 // n, fit in the limit, so a large request at the head of the line is not
-// overtaken by small ones behind it. The grant lasts until
-// [Semaphore.Release] or until it is lost (see [Semaphore.Done]). What etcd
-// answers while it elects a leader or lacks a quorum does not end it: it
-// tries again while ctx and the session's lease last.
+// overtaken by small ones behind it. It rides out etcd's transient faults.
+// The grant lasts until [Semaphore.Release] or until it is lost
+// ([Semaphore.Done]).
 //
 // It returns [ErrInvalidWeight] at once for a request that can never be
 // granted, [ErrLimitMismatch] if someone holding or waiting opened the
-// semaphore with another limit, an error satisfying errors.Is(err,
-// ctx.Err()) when ctx ended, and an error wrapping
-// [ErrSessionExpired] or [ErrLost] when the session's lease or the waiter's
-// key went away while it waited. On any error it deletes its key first, so
-// nothing is left behind (if etcd cannot be reached for that, the key goes
-// with the session's lease).
+// semaphore with another limit, ctx's error, or [ErrSessionExpired] or
+// [ErrLost] if the lease or the key went away while it waited. It leaves
+// no key behind (see Cleanup in [github.com/coordkit/coordkit]).
 func (m *Semaphore) Acquire(ctx context.Context, n int) error {
 	if err := m.valid(n); err != nil {
 		return fmt.Errorf("semaphore: acquire %q: %w", m.prefix, err)
@@ -205,12 +201,11 @@ func (m *Semaphore) ahead(kvs []*mvccpb.KeyValue, rev int64) (int64, error) {
 // Release gives back the permits this handle holds by deleting its key,
 // guarded by its create revision so that a late or repeated Release can
 // never delete a newer grant's key. It returns [ErrNotHeld] if the handle
-// holds nothing. The grant ends locally whatever happens: if the delete
-// fails (ctx ended, etcd unreachable) Release returns that error and the
-// session deletes the key in the background as soon as etcd answers (or the
-// lease takes it), so its permits stay taken until then. If the grant had
-// already been lost, Release returns an error wrapping [ErrLost] or
-// [ErrSessionExpired]: the work it guarded was not protected to its end.
+// holds nothing, and an error wrapping [ErrLost] or [ErrSessionExpired] if
+// the grant had been lost: the work it guarded was not protected to its
+// end. The grant ends locally whatever happens; if the delete fails,
+// Release returns its error and the session deletes the key once etcd
+// answers, so its permits stay taken until then.
 func (m *Semaphore) Release(ctx context.Context) error {
 	ok, lost, err := m.h.Release(ctx, ErrNotHeld, nil)
 	switch {
@@ -224,12 +219,9 @@ func (m *Semaphore) Release(ctx context.Context) error {
 	return nil
 }
 
-// Done returns a channel that is closed when the current grant ends for any
-// reason: Release, lease expired or revoked, key deleted, session closed,
-// or the lease's local deadline passed. Before the first Acquire, and after
-// a grant ended until the next Acquire succeeds, it returns the last
-// grant's (closed) channel. The Semaphore closes the channel; callers only
-// receive from it.
+// Done returns a channel that the Semaphore closes when the current grant
+// ends, by Release or by loss (see Holds in [github.com/coordkit/coordkit]).
+// Without a current grant it returns the last grant's closed channel.
 func (m *Semaphore) Done() <-chan struct{} { return m.h.Done() }
 
 // Context returns a context derived from parent that is cancelled when the

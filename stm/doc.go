@@ -64,21 +64,33 @@
 // ([WithBackoff], the same shape as election's). The next attempt reads
 // everything the failed one read in its first round trip, so a retry costs
 // two round trips however many keys the function reads one by one. Waiting
-// lets the transaction that won finish rather than collide again: with 8
-// clients incrementing one key, Run makes about 1.1 attempts per commit
-// where etcd's STM, which retries at once, makes about 6, and commits about
-// twice as fast. The price is a longer tail: a transaction that keeps losing
-// waits longer each time, while new ones go first.
-// Transient RPC errors (no leader, leader changed, unavailable, timeouts)
-// are retried with a slower backoff. The function's own error ends Run and
-// is returned as is; so is a panic, as a [*PanicError]. Nothing is
-// committed in those cases. See [Run] for the whole list, including
-// [ErrUncertain] for a commit whose fate is unknown.
+// lets the transaction that won finish rather than collide again, so
+// contended transactions take fewer attempts than etcd's STM, which
+// retries at once (go run ./cmd/coordbench prints both). The price is a
+// longer tail: a transaction that keeps losing waits longer each time,
+// while new ones go first.
+//
+// The function's own error ends Run and is returned as is; so is a panic,
+// as a [*PanicError]. Nothing is committed in those cases. See [Run] for
+// the whole list, including [ErrUncertain] for a commit whose fate is
+// unknown.
 //
 // Keep the function free of effects outside the Tx: it may run several
 // times, and an attempt that does not commit may have seen data that was
 // never committed together (under RepeatableReads and ReadCommitted) or
 // that has since changed.
+//
+// # Faults
+//
+// etcd's transient failures are retried as in every coordkit call, and
+// its other errors returned, as [github.com/coordkit/coordkit] says:
+//
+//	method  quorum lost, etcd          client closed  refused (RBAC)  ctx ends
+//	        unreachable
+//	Run     reads retried; a commit    returned       returned        ctx's error; nothing
+//	        whose fate is unknown is                                  committed, unless
+//	        sent again as is, never                                   ErrUncertain
+//	        re-run through fn
 //
 // # Cost
 //

@@ -64,9 +64,9 @@ type options struct {
 }
 
 // The default conflict backoff, chosen by measurement on a local etcd
-// (BenchmarkCounterW8): with 8 clients on one key, 2 ms to 25 ms keeps
-// attempts near one per commit, where retrying at once takes about six.
-// A larger cap helps more clients, at the cost of a longer tail.
+// (coordbench's stm rows print attempts per commit): waiting lets the
+// winner finish instead of colliding again. A larger cap helps more
+// clients, at the cost of a longer tail.
 const (
 	defaultInitial = 2 * time.Millisecond
 	defaultMax     = 25 * time.Millisecond
@@ -118,8 +118,9 @@ func WithPrefetch(keys ...string) Option {
 // the failed commit itself returns what the attempt read, so a retry costs
 // one round trip; under contention it costs many more attempts.
 //
-// Transient RPC errors have their own backoff, from 50 ms to 2 s. It panics
-// if initial is negative or max is smaller than initial.
+// Transient RPC errors are paced as in every coordkit call (see Faults in
+// [github.com/coordkit/coordkit]), not by this option. It panics if
+// initial is negative or max is smaller than initial.
 func WithBackoff(initial, max time.Duration) Option {
 	if initial < 0 || max < initial {
 		panic(fmt.Sprintf("stm: WithBackoff(%v, %v): need 0 <= initial <= max", initial, max))

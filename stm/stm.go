@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"runtime/debug"
 	"slices"
-	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/coordkit/coordkit/internal/errs"
+	"github.com/coordkit/coordkit/internal/retry"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -50,8 +49,8 @@ type Result struct {
 //     the compares: one per key read, written or returned by a range);
 //   - [ErrUncertain] when a commit was sent and its outcome is unknown.
 //
-// Transient RPC errors (no leader, leader changed, unavailable, timeouts)
-// are retried with a backoff of their own: a read is simply retried; a
+// etcd's transient errors are retried, paced as in every coordkit call
+// (see Faults in [github.com/coordkit/coordkit]): a read is simply retried; a
 // commit whose fate is unknown is sent again as is, and never re-run
 // through fn, so that a transaction commits at most once.
 //
@@ -66,19 +65,9 @@ func Run(ctx context.Context, cli *clientv3.Client, fn func(tx Tx) error, opts .
 	o := buildOptions(opts)
 	r := &runner{
 		ctx: ctx, cli: cli, fn: fn, o: o,
-		tx: &tx{ctx: ctx, cli: cli, iso: o.iso, prefetch: o.prefetch, hints: keySpecs(o.prefetch)},
-		conflictBo: backoff.NewExponentialBackOff(
-			backoff.WithInitialInterval(o.initial),
-			backoff.WithMaxInterval(o.max),
-			backoff.WithMultiplier(2),
-			backoff.WithRandomizationFactor(0.5),
-			backoff.WithMaxElapsedTime(0)),
-		errorBo: backoff.NewExponentialBackOff(
-			backoff.WithInitialInterval(50*time.Millisecond),
-			backoff.WithMaxInterval(2*time.Second),
-			backoff.WithMultiplier(2),
-			backoff.WithRandomizationFactor(0.5),
-			backoff.WithMaxElapsedTime(0)),
+		tx:           &tx{ctx: ctx, cli: cli, iso: o.iso, prefetch: o.prefetch, hints: keySpecs(o.prefetch)},
+		conflictPace: retry.Between(o.initial, o.max),
+		errorPace:    retry.New(),
 	}
 	res, err := r.run()
 	o.stats.add(res, err == nil)
@@ -86,14 +75,16 @@ func Run(ctx context.Context, cli *clientv3.Client, fn func(tx Tx) error, opts .
 }
 
 type runner struct {
-	ctx        context.Context
-	cli        *clientv3.Client
-	fn         func(Tx) error
-	o          options
-	tx         *tx
-	conflictBo *backoff.ExponentialBackOff
-	errorBo    *backoff.ExponentialBackOff
-	res        Result
+	ctx context.Context
+	cli *clientv3.Client
+	fn  func(Tx) error
+	o   options
+	tx  *tx
+	// conflictPace spaces attempts after conflicts, as [WithBackoff] says;
+	// errorPace after etcd's transient errors, as every coordkit retry.
+	conflictPace *retry.Pacer
+	errorPace    *retry.Pacer
+	res          Result
 }
 
 func (r *runner) run() (Result, error) {
@@ -184,7 +175,7 @@ func (r *runner) commit() (done bool, err error) {
 	} else {
 		r.tx.rereadNext(c)
 	}
-	return false, r.sleep(r.conflictBo, ErrConflict)
+	return false, r.sleep(r.conflictPace, ErrConflict)
 }
 
 func (r *runner) send(c commit, withElse bool) (*clientv3.TxnResponse, error) {
@@ -211,7 +202,7 @@ func (r *runner) resend(c commit, first error) (*clientv3.TxnResponse, error) {
 		if r.o.maxAttempts > 0 && n > r.o.maxAttempts {
 			return nil, fmt.Errorf("%w: %w (%d resends): %w", ErrUncertain, inner(ErrTooManyAttempts), n-1, last)
 		}
-		if err := r.sleep(r.errorBo, last); err != nil {
+		if err := r.sleep(r.errorPace, last); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUncertain, inner(err))
 		}
 		resp, err := r.send(c, false)
@@ -242,7 +233,7 @@ func (r *runner) retryError(err error) error {
 	if err := r.giveUp(err); err != nil {
 		return err
 	}
-	return r.sleep(r.errorBo, err)
+	return r.sleep(r.errorPace, err)
 }
 
 func (r *runner) giveUp(cause error) error {
@@ -252,24 +243,13 @@ func (r *runner) giveUp(cause error) error {
 	return nil
 }
 
-// sleep waits for b's next interval, or returns an error wrapping ctx's
+// sleep waits for p's next pause, or returns an error wrapping ctx's
 // and cause if ctx ends first.
-func (r *runner) sleep(b *backoff.ExponentialBackOff, cause error) error {
-	d := b.NextBackOff()
-	if d <= 0 {
-		if err := r.ctx.Err(); err != nil {
-			return fmt.Errorf("stm: after %d attempts: %w (last: %w)", r.res.Attempts, err, inner(cause))
-		}
-		return nil
+func (r *runner) sleep(p *retry.Pacer, cause error) error {
+	if err := p.Pause(r.ctx); err != nil {
+		return fmt.Errorf("stm: after %d attempts: %w (last: %w)", r.res.Attempts, err, inner(cause))
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-r.ctx.Done():
-		return fmt.Errorf("stm: after %d attempts: %w (last: %w)", r.res.Attempts, r.ctx.Err(), inner(cause))
-	}
+	return nil
 }
 
 func keySpecs(keys []string) []rangeSpec {

@@ -1,7 +1,9 @@
-// Package retry paces the loops that re-establish a broken watch or retry
-// a failed read, so that a failing member is not hammered: exponential
-// backoff with jitter from github.com/cenkalti/backoff/v4, 10 ms doubling
-// to 1 s, never giving up on its own (the caller's context does).
+// Package retry paces every coordkit loop that re-establishes a broken
+// watch or retries a failed request, so that a failing member is not
+// hammered: exponential backoff with jitter from
+// github.com/cenkalti/backoff/v4, from 10 ms growing by half each time up
+// to 1 s, never giving up on its own (the caller's context does). [Between]
+// is for the pacing a user sets (stm's conflicts, election.Run's terms).
 package retry
 
 import (
@@ -27,6 +29,19 @@ func New() *Pacer {
 	return &Pacer{b: b}
 }
 
+// Between returns a pacer whose first pause is about initial and doubles
+// up to max, each drawn between half and one and a half times the current
+// interval, for a caller whose user sets its pacing (stm's conflicts). With
+// initial 0 it never pauses.
+func Between(initial, max time.Duration) *Pacer {
+	return &Pacer{b: backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(initial),
+		backoff.WithMaxInterval(max),
+		backoff.WithMultiplier(2),
+		backoff.WithRandomizationFactor(0.5),
+		backoff.WithMaxElapsedTime(0))}
+}
+
 // Pause waits before the next attempt after a failure, or returns
 // ctx.Err() if ctx ends first. Each pause is longer than the last.
 func (p *Pacer) Pause(ctx context.Context) error {
@@ -36,7 +51,11 @@ func (p *Pacer) Pause(ctx context.Context) error {
 // PauseOr is Pause that also ends early when stop is closed, returning
 // stopErr().
 func (p *Pacer) PauseOr(ctx context.Context, stop <-chan struct{}, stopErr func() error) error {
-	t := time.NewTimer(p.b.NextBackOff())
+	d := p.b.NextBackOff()
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

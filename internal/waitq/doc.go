@@ -13,8 +13,8 @@
 // it can never decide it owns something after its own key is gone.
 //
 // Watches start in sync with the store: a watch that starts from an old
-// revision is served by etcd's 100 ms catch-up loop, which is why etcd's own
-// Mutex hands a contended lock over in tens of milliseconds. WaitDelete
+// revision is served by etcd's catch-up loop, which runs every 100 ms and
+// delays etcd's own Mutex's hand-over of a contended lock. WaitDelete
 // starts its watch at the current revision and closes the gap between its
 // read and the watch by checking the revision at which the watch was
 // created.

@@ -45,9 +45,9 @@ func (f First) Empty(w *Waiter) []clientv3.Cmp {
 
 // Reads implements [Turn]: the newest two keys of the line, of which the
 // key just ahead is the newest one older than ours. (One Txn doing the
-// empty-line attempt too, the join in its Else branch, costs about 8% more
-// than a bare put-if-absent even when the Else is not taken: a bigger
-// request through consensus.)
+// empty-line attempt too, the join in its Else branch, costs more than a
+// bare put-if-absent even when the Else is not taken: a bigger request
+// through consensus.)
 func (First) Reads(w *Waiter) []clientv3.Op {
 	top2 := append(clientv3.WithLastCreate(), clientv3.WithLimit(2), clientv3.WithKeysOnly())
 	return []clientv3.Op{clientv3.OpGet(w.prefix, top2...)}

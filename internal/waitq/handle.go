@@ -87,10 +87,10 @@ func (h *Handle) Release(ctx context.Context, ended error, match func(*Hold) boo
 	}
 	lost = hold.Err()
 	hold.Releasing() // the hold ends with ended whatever the delete does
-	existed, err := hold.W.Release(ctx)
+	existed, err := hold.w.Release(ctx)
 	if err == nil && !existed && lost == nil {
 		// The key was already gone: the hold had been lost unseen.
-		if lost = hold.W.tracker.Err(); lost == nil {
+		if lost = hold.w.tracker.Err(); lost == nil {
 			lost = errs.Lost
 		}
 	}
@@ -112,7 +112,7 @@ func (h *Handle) Drop(ctx context.Context, hold *Hold, ended error) bool {
 	if h.claim(func(cur *Hold) bool { return cur == hold }) == nil {
 		return false
 	}
-	hold.W.Leave(ctx)
+	hold.w.Leave(ctx)
 	hold.End(ended)
 	h.Exit()
 	return true
@@ -187,7 +187,7 @@ func (h *Handle) Err(notHeld error) error {
 // Token returns the current hold's create revision, or 0.
 func (h *Handle) Token() int64 {
 	if hold := h.Current(); hold != nil {
-		return hold.W.rev
+		return hold.w.rev
 	}
 	return 0
 }
@@ -195,7 +195,7 @@ func (h *Handle) Token() int64 {
 // Key returns the current hold's key, or "".
 func (h *Handle) Key() string {
 	if hold := h.Current(); hold != nil {
-		return hold.W.key
+		return hold.w.key
 	}
 	return ""
 }
@@ -205,7 +205,7 @@ func (h *Handle) Key() string {
 // revision of -1 for key) when there is no current hold.
 func (h *Handle) IsOwner(key string) clientv3.Cmp {
 	if hold := h.Current(); hold != nil {
-		return hold.W.IsOwner()
+		return hold.w.IsOwner()
 	}
 	return clientv3.Compare(clientv3.CreateRevision(key), "=", -1)
 }

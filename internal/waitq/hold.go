@@ -23,7 +23,7 @@ import (
 // soon as etcd replays it. [Hold.Err] itself starts nothing: the
 // primitives' own release paths call it.
 type Hold struct {
-	W         *Waiter
+	w         *Waiter
 	done      chan struct{}
 	stopLease func() bool
 
@@ -41,7 +41,7 @@ type Hold struct {
 
 // NewHold starts following a waiter that has just acquired.
 func NewHold(w *Waiter) *Hold {
-	h := &Hold{W: w, done: make(chan struct{})}
+	h := &Hold{w: w, done: make(chan struct{})}
 	h.ended, h.cancel = context.WithCancelCause(context.Background())
 	h.stopLease = context.AfterFunc(w.tracker.Context(), func() {
 		if err := w.tracker.Err(); err != nil {
@@ -51,13 +51,17 @@ func NewHold(w *Waiter) *Hold {
 	return h
 }
 
+// Waiter returns the waiter that acquired the hold, for the key and the
+// ownership comparison a primitive's methods expose.
+func (h *Hold) Waiter() *Waiter { return h.w }
+
 // Err returns nil while held, and why the hold ended after.
 func (h *Hold) Err() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.err == nil {
 		// The tracker may have given up a moment before its callback ran.
-		return h.W.tracker.Err()
+		return h.w.tracker.Err()
 	}
 	return h.err
 }
@@ -144,24 +148,24 @@ func (h *Hold) monitor(ctx context.Context) {
 	defer close(h.exited)
 	// Every call stops when the lease tracker gives up, even one that etcd
 	// never answers.
-	ctx, cancel := h.W.Bind(ctx)
+	ctx, cancel := h.w.Bind(ctx)
 	defer cancel()
-	own := &mvccpb.KeyValue{Key: []byte(h.W.key), CreateRevision: h.W.rev}
+	own := &mvccpb.KeyValue{Key: []byte(h.w.key), CreateRevision: h.w.rev}
 	// The key's create revision is a safe start: every later change to it
 	// is after it.
-	readRev := h.W.rev
+	readRev := h.w.rev
 	for {
-		err := h.W.WaitDeleteFrom(ctx, own, readRev)
+		err := h.w.WaitDeleteFrom(ctx, own, readRev)
 		if err == nil {
 			// Deleted, or the watch broke: look at the key itself.
 			var resp *clientv3.TxnResponse
-			resp, err = h.W.Check(ctx, clientv3.OpGet(h.W.key, clientv3.WithCountOnly()))
+			resp, err = h.w.Check(ctx, clientv3.OpGet(h.w.key, clientv3.WithCountOnly()))
 			if err == nil {
 				readRev = resp.Header.Revision
 				continue
 			}
 		}
-		if lerr := h.W.tracker.Err(); lerr != nil {
+		if lerr := h.w.tracker.Err(); lerr != nil {
 			h.finish(lerr)
 			return
 		}
@@ -179,7 +183,7 @@ func (h *Hold) monitor(ctx context.Context) {
 		}
 		// A transient failure: without a pause the watch from readRev would
 		// replay the same event and the loop would hammer etcd.
-		if h.W.pause(ctx) != nil && ctx.Err() != nil {
+		if h.w.pause(ctx) != nil && ctx.Err() != nil {
 			return
 		}
 	}
