@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// TestRegisterRBAC: a user whose role covers only svc/ registers an
+// instance and discovers it (-o json, parsed); its command does not get
+// the user's credentials from the environment; a service outside the role
+// is refused with the RBAC explanation by both subcommands.
+func TestRegisterRBAC(t *testing.T) {
+	ep, _ := rbacEtcd(t, "svc/")
+	ctx := t.Context()
+	// Credentials from the environment, which the command must not see.
+	t.Setenv("ETCDCTL_USER", "cron:cronpw")
+	envFile := filepath.Join(t.TempDir(), "env")
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var code int
+	var errs string
+	wg.Go(func() {
+		var out lockedBuffer
+		var errb lockedBuffer
+		code = run(rctx, []string{"--endpoints", ep, "--dial-timeout", "5s",
+			"register", "svc/api", "--addr", "10.0.0.9:80", "--id", "x", "--meta", "zone=b", "--drain-delay", "0s",
+			"--", "sh", "-c", "env > " + envFile + "; sleep 60"}, strings.NewReader(""), &out, &errb)
+		errs = errb.String()
+	})
+	defer wg.Wait()
+	defer cancel()
+
+	var got []found
+	waitFor(t, func() bool {
+		c, out, _ := lockctlAs(ctx, ep, "discover", "svc/api", "-o", "json")
+		if c != 0 {
+			return false
+		}
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("discover -o json: %v\n%s", err, out)
+		}
+		_, err := os.Stat(envFile)
+		return len(got) == 1 && err == nil
+	})
+	want := found{ID: "x", Addr: "10.0.0.9:80", State: "serving", Metadata: map[string]string{"zone": "b"}, Key: "svc/api/x"}
+	if g := got[0]; g.ID != want.ID || g.Addr != want.Addr || g.State != want.State || g.Metadata["zone"] != "b" ||
+		g.Key != want.Key || g.Lease == "" || g.TTL <= 0 {
+		t.Fatalf("discover -o json = %+v, want %+v with a lease and a TTL", g, want)
+	}
+	env, err := os.ReadFile(envFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(env), "cronpw") {
+		t.Fatalf("the command got lockctl's credentials:\n%s", env)
+	}
+
+	cancel() // a TERM to lockctl: drain, stop the command, deregister
+	wg.Wait()
+	if code != 128+15 {
+		t.Fatalf("register = %d, want the command's 143; stderr %s", code, errs)
+	}
+	if c, out, e := lockctlAs(ctx, ep, "discover", "svc/api", "-o", "json"); c != 0 || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("after register ended: discover = %d %q %s, want []", c, out, e)
+	}
+
+	for _, args := range [][]string{
+		{"register", "other/api", "--addr", "10.0.0.9:80", "--", "echo", "ran"},
+		{"register", "other/api", "--addr", "10.0.0.9:80"},
+		{"discover", "other/api"},
+	} {
+		c, out, e := lockctlAs(ctx, ep, args...)
+		if c != ExitUnavailable || !strings.Contains(e, "RBAC") || !strings.Contains(e, "other/") || strings.Contains(out, "ran") {
+			t.Fatalf("lockctl %s = %d\nstdout: %s\nstderr: %s\nwant %d and the RBAC explanation", strings.Join(args, " "), c, out, e, ExitUnavailable)
+		}
+	}
+}
