@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/coordkit/coordkit/etcdtest"
 )
 
 // TestRegisterRBAC: a user whose role covers only svc/ registers an
@@ -80,4 +82,52 @@ func TestRegisterRBAC(t *testing.T) {
 			t.Fatalf("lockctl %s = %d\nstdout: %s\nstderr: %s\nwant %d and the RBAC explanation", strings.Join(args, " "), c, out, e, ExitUnavailable)
 		}
 	}
+}
+
+// TestRegisterOutage: through an etcd outage longer than --ttl, register
+// says once that the registration is lost and once that it is back,
+// without giving up, and discover --watch marks its set stale meanwhile
+// and shows the instance again after.
+func TestRegisterOutage(t *testing.T) {
+	srv := etcdtest.NewServer(t)
+	ep := srv.Endpoints()[0]
+	ctx := t.Context()
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	var regOut, regErr, watchOut, watchErr lockedBuffer
+	var regCode, watchCode int
+	common := []string{"--endpoints", ep, "--dial-timeout", "2s", "--command-timeout", "2s"}
+	wg.Go(func() {
+		regCode = run(rctx, append(common, "register", "svc/o", "--addr", "10.0.0.1:80", "--ttl", "1", "--drain-delay", "0s"),
+			strings.NewReader(""), &regOut, &regErr)
+	})
+	wg.Go(func() {
+		watchCode = run(rctx, append(common, "discover", "svc/o", "--watch"), strings.NewReader(""), &watchOut, &watchErr)
+	})
+	waitFor(t, func() bool { return strings.Contains(watchOut.String(), "10.0.0.1:80  serving") })
+	m := srv.Member(0)
+	m.Stop()
+	waitFor(t, func() bool { return strings.Contains(regErr.String(), "registration lost") })
+	waitFor(t, func() bool { return strings.Contains(watchOut.String(), "stale: etcd cannot be reached") })
+	if err := m.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.Contains(regErr.String(), "registered again") })
+	waitFor(t, func() bool {
+		out := watchOut.String()
+		i := strings.LastIndex(out, "stale:")
+		return i >= 0 && strings.Contains(out[i:], "revision") && strings.Contains(out[strings.LastIndex(out, "revision"):], "10.0.0.1:80  serving")
+	})
+	cancel()
+	wg.Wait()
+	if regCode != 0 || watchCode != 0 {
+		t.Fatalf("register = %d (stderr %s), discover --watch = %d (stderr %s); want 0 and 0", regCode, regErr.String(), watchCode, watchErr.String())
+	}
+	if n := strings.Count(regErr.String(), "registration lost"); n != 1 {
+		t.Fatalf("register said %d times that it was lost, want once:\n%s", n, regErr.String())
+	}
+	t.Logf("register's stderr:\n%s", regErr.String())
 }
