@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/coordkit/coordkit/etcdtest"
@@ -130,4 +133,56 @@ func TestRegisterOutage(t *testing.T) {
 		t.Fatalf("register said %d times that it was lost, want once:\n%s", n, regErr.String())
 	}
 	t.Logf("register's stderr:\n%s", regErr.String())
+}
+
+// TestRegisterHealthURL: with --health-url, a 2xx answer registers the
+// instance as serving, a 5xx marks it draining, a 2xx serving again.
+func TestRegisterHealthURL(t *testing.T) {
+	srv := etcdtest.NewServer(t)
+	ep := srv.Endpoints()[0]
+	ctx := t.Context()
+	var healthy atomic.Bool
+	healthy.Store(true)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !healthy.Load() {
+			http.Error(w, "sick", http.StatusServiceUnavailable)
+		}
+	}))
+	defer hs.Close()
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	var out, errb lockedBuffer
+	var code int
+	common := []string{"--endpoints", ep, "--dial-timeout", "2s", "--command-timeout", "2s"}
+	wg.Go(func() {
+		code = run(rctx, append(common, "register", "svc/u", "--addr", "10.0.0.2:80", "--drain-delay", "0s",
+			"--health-interval", "50ms", "--health-url", hs.URL+"/healthz"), strings.NewReader(""), &out, &errb)
+	})
+	state := func(want string) func() bool {
+		return func() bool {
+			var got []found
+			c, o, _ := run2(ctx, append(common, "discover", "svc/u", "-o", "json"))
+			return c == 0 && json.Unmarshal([]byte(o), &got) == nil && len(got) == 1 && got[0].State == want
+		}
+	}
+	waitFor(t, state("serving"))
+	healthy.Store(false)
+	waitFor(t, state("draining"))
+	healthy.Store(true)
+	waitFor(t, state("serving"))
+	cancel()
+	wg.Wait()
+	if code != 0 || !strings.Contains(errb.String(), "503") {
+		t.Fatalf("register = %d, stderr %s; want 0 and the failed check's 503", code, errb.String())
+	}
+}
+
+// run2 runs lockctl with args and returns its code and outputs.
+func run2(ctx context.Context, args []string) (int, string, string) {
+	var out, errb lockedBuffer
+	code := run(ctx, args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
 }
