@@ -282,15 +282,14 @@ type supervision struct {
 	r   *registrar
 	reg *registry.Registration // nil until the first registration is stored
 
-	healthErr  error // the last health check's result
-	checked    bool  // a health check has run
-	state      registry.State
-	stopping   bool        // INT or TERM came: draining, then ending
-	pending    os.Signal   // the signal to forward once the drain delay is over
-	drain      *time.Timer // the drain delay, once started
-	down       bool        // an outage was reported and the key is not back yet
-	failed     error       // the first registration failed: lockctl exits with it
-	terminated bool        // the command was sent TERM because the registration failed
+	healthErr error // the last health check's result
+	checked   bool  // a health check has run
+	state     registry.State
+	stopping  bool        // INT or TERM came: draining, then ending
+	pending   os.Signal   // the signal to forward once the drain delay is over
+	drain     *time.Timer // the drain delay, once started
+	down      bool        // an outage was reported and the key is not back yet
+	failed    error       // the first registration failed: lockctl exits with it
 }
 
 // run is the loop. It returns once the command (if any) has exited and the
