@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/coordkit/coordkit/etcdtest"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // TestRegisterRBAC: a user whose role covers only svc/ registers an
@@ -185,4 +186,22 @@ func run2(ctx context.Context, args []string) (int, string, string) {
 	var out, errb lockedBuffer
 	code := run(ctx, args, strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
+}
+
+// TestRegisterRefusedAfterHealth: with a health check the command starts
+// before the first registration; when etcd then refuses the key (a role
+// that may read it but not write it), the command is stopped and lockctl
+// exits 69 with the RBAC explanation.
+func TestRegisterRefusedAfterHealth(t *testing.T) {
+	ep, root := rbacEtcd(t, "svc/")
+	ctx := t.Context()
+	if _, err := root.RoleGrantPermission(ctx, "cron", "ro/", clientv3.GetPrefixRangeEnd("ro/"), clientv3.PermissionType(clientv3.PermRead)); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := lockctlAs(ctx, ep, "register", "ro/api", "--addr", "10.0.0.3:80", "--health-interval", "50ms",
+		"--health-cmd", "true", "--", "sleep", "60")
+	if code != ExitUnavailable || !strings.Contains(errs, "may not write ro/api/10.0.0.3:80") || !strings.Contains(errs, "grant-permission") {
+		t.Fatalf("register = %d, stderr %s; want %d and the RBAC explanation", code, errs, ExitUnavailable)
+	}
+	t.Logf("stderr: %s", errs)
 }
