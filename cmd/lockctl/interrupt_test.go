@@ -49,6 +49,8 @@ func TestInterruptedWhileConnecting(t *testing.T) {
 		{"release", "--force", "--yes", "jobs/x"},
 		{"run", "jobs/x", "--", "true"},
 		{"elect", "--restart", "jobs/x", "--", "true"},
+		{"register", "svc/x", "--addr", "10.0.0.1:80", "--", "true"},
+		{"discover", "svc/x", "--watch"},
 	} {
 		t.Run(args[0], func(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())

@@ -10,6 +10,9 @@
 //	lockctl status NAME [-o table|json]           holders and waiters of NAME
 //	lockctl ls [PREFIX] [-o table|json]           names in use under PREFIX
 //	lockctl release NAME --force [--yes]          break a stuck hold by revoking its lease
+//	lockctl register SERVICE --addr HOST:PORT [--health-cmd CMD | --health-url URL] [-- CMD [ARGS...]]
+//	                                              keep an instance of SERVICE registered while CMD runs and is healthy
+//	lockctl discover SERVICE [-o table|json] [--watch]  the registered instances of SERVICE
 //	lockctl dev [--listen ADDR] [--data-dir DIR]  a local single-member etcd to try things out (runs lockctl-dev)
 //	lockctl version
 //

@@ -192,6 +192,8 @@ revokes its lease on exit so the next run does not wait.
 		newStatusCmd(cfg),
 		newLsCmd(cfg),
 		newReleaseCmd(cfg),
+		newRegisterCmd(cfg),
+		newDiscoverCmd(cfg),
 		newDevCmd(),
 		newVersionCmd(),
 	)

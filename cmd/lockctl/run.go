@@ -325,6 +325,13 @@ func childEnv(name string, h hold, lease string, passCreds bool) []string {
 		"ETCD_LOCK_KEY": h.Key(),
 		"ETCD_LOCK_REV": strconv.FormatInt(h.Token(), 10),
 	}
+	return commandEnv(set, passCreds)
+}
+
+// commandEnv is the parent's environment with the variables in set set to
+// their values, never inherited, and without lockctl's credentials unless
+// passCreds.
+func commandEnv(set map[string]string, passCreds bool) []string {
 	drop := map[string]bool{}
 	if !passCreds {
 		for _, k := range credentialVars {
