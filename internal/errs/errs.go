@@ -5,6 +5,7 @@ package errs
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc/codes"
@@ -30,10 +31,18 @@ var (
 // Transient reports whether err is one that etcd returns while it elects a
 // leader, lacks a quorum or is stopping, or that the client returns while
 // it cannot reach a member (gRPC code Unavailable), or while it is
-// overloaded ("too many requests"), or [NoAnswer]: the request may succeed
-// if sent again. A write that failed so may still have
-// been applied, or be applied later: only a caller that can tell, or whose
-// write is harmless twice, may send it again.
+// overloaded ("too many requests", or gRPC code ResourceExhausted other
+// than a message over the size limit, which no retry can fix), or
+// [NoAnswer]: the request may succeed if sent again. A gRPC
+// DeadlineExceeded status is transient too: the client turns it into the
+// context's error when the context that bounded the request has ended, so
+// one that arrives as a status comes from a bound the caller did not see
+// end (a request whose deadline passed just before its context's timer
+// fired, under load). Context errors themselves are not transient. A write
+// that failed so may still have been applied, or be applied later: only a
+// caller that can tell, or whose write is harmless twice, may send it
+// again. A loop that retries on Transient must still stop when its
+// context ends.
 func Transient(err error) bool {
 	if errors.Is(err, NoAnswer) || errors.Is(err, rpctypes.ErrTooManyRequests) {
 		return true
@@ -45,7 +54,13 @@ func Transient(err error) bool {
 	if errors.As(err, &ee) {
 		return ee.Code() == codes.Unavailable
 	}
-	return status.Code(err) == codes.Unavailable
+	switch st, _ := status.FromError(err); st.Code() {
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return true
+	case codes.ResourceExhausted:
+		return !strings.Contains(st.Message(), "larger than max")
+	}
+	return false
 }
 
 // Refused reports whether etcd refused a request because of who sent it:

@@ -292,8 +292,11 @@ func (w *Waiter) Retrying(ctx context.Context, retry func(), f func(context.Cont
 	for n := 0; ; n++ {
 		d := FirstAttemptTimeout << min(n, maxDoublings)
 		actx, cancel := context.WithTimeout(ctx, d)
+		deadline, _ := actx.Deadline()
 		err := f(actx)
-		if err != nil && ctx.Err() == nil && actx.Err() != nil {
+		// The deadline may have passed before actx's timer fires (late
+		// under load): the bound is ours either way.
+		if err != nil && ctx.Err() == nil && (actx.Err() != nil || !time.Now().Before(deadline)) {
 			err = fmt.Errorf("%w within %v", ErrNoAnswer, d)
 		}
 		cancel()

@@ -344,10 +344,40 @@ func TestTransient(t *testing.T) {
 		{"too many requests", rpctypes.ErrTooManyRequests, true},
 		{"no space", rpctypes.ErrNoSpace, false},
 		{"no answer", fmt.Errorf("%w within 2s", errs.NoAnswer), true},
+		{"grpc deadline exceeded, context alive", status.Error(codes.DeadlineExceeded, "stream terminated by RST_STREAM with error code: CANCEL"), true},
+		{"grpc resource exhausted", status.Error(codes.ResourceExhausted, "server overloaded"), true},
+		{"message too large", status.Error(codes.ResourceExhausted, "grpc: trying to send message larger than max (3000000 vs. 2097152)"), false},
+		{"grpc canceled", status.Error(codes.Canceled, "context canceled"), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			require.Equal(t, tt.want, waitq.Transient(tt.err))
 		})
+	}
+}
+
+// TestRetryingOverload: a step that fails with what an overloaded etcd
+// gives while the caller's context lives (a request's deadline passed just
+// before its context's timer fired, reported by gRPC as a DeadlineExceeded
+// status, or a ResourceExhausted) is tried again, not returned.
+func TestRetryingOverload(t *testing.T) {
+	t.Parallel()
+	cli := testutil.Client(t, srv)
+	pfx := testutil.Prefix(t, cli)
+	s := testutil.Session(t, cli, 60)
+	w := waitq.New(s, pfx, waitq.Key(pfx, s))
+	for _, fault := range []error{
+		status.Error(codes.DeadlineExceeded, "stream terminated by RST_STREAM with error code: CANCEL"),
+		status.Error(codes.ResourceExhausted, "server overloaded"),
+	} {
+		calls := 0
+		err := w.Retrying(context.Background(), nil, func(context.Context) error {
+			if calls++; calls == 1 {
+				return fault
+			}
+			return nil
+		})
+		require.NoError(t, err, "Retrying after %v", fault)
+		require.Equal(t, 2, calls, "attempts after %v", fault)
 	}
 }
