@@ -1,4 +1,4 @@
-package main
+package gw
 
 import (
 	"context"
@@ -40,7 +40,7 @@ type instanceKey struct{}
 // NewGateway watches the routes published under routesName and finds the
 // instances of service s under services + "/" + s. Close it when done.
 func NewGateway(ctx context.Context, cli *clientv3.Client, routesName, services string) (*Gateway, error) {
-	routes, err := config.Watch(ctx, cli, routesName, ParseTable, config.WithValidator(validRoutes))
+	routes, err := config.Watch(ctx, cli, routesName, ParseTable, config.WithValidator(ValidRoutes))
 	if err != nil {
 		return nil, err
 	}
@@ -64,8 +64,9 @@ func NewGateway(ctx context.Context, cli *clientv3.Client, routesName, services 
 	return g, nil
 }
 
-// validRoutes is the check both the publisher and the gateway run.
-func validRoutes(data []byte) error { _, err := ParseTable(data); return err }
+// ValidRoutes is the check both the publisher and the gateway run: the
+// routes parse into a [Table].
+func ValidRoutes(data []byte) error { _, err := ParseTable(data); return err }
 
 // RoutesVersion returns the version of the routes in use.
 func (g *Gateway) RoutesVersion() int64 { return g.routes.Version() }
