@@ -61,3 +61,14 @@ func TestBadFlags(t *testing.T) {
 		require.Equal(t, 2, code, "%v", args)
 	}
 }
+
+func TestConfigAndGatewayRows(t *testing.T) {
+	out, code := bench(t, "-endpoints", strings.Join(srv.Endpoints(), ","), "-duration", "300ms", "-run", `^(config/propagate|gateway/proxy)$`)
+	require.Equal(t, 0, code)
+	got := line.FindAllStringSubmatch(out, -1)
+	require.Len(t, got, 2, "one line per workload")
+	for _, m := range got {
+		require.NotEqual(t, "0.0", m[2], "%s: coordkit side ran", m[1])
+		require.NotEqual(t, "0.00", m[3], "%s: the other side ran", m[1])
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coordkit/coordkit/examples/gateway/gw"
 	"github.com/coordkit/coordkit/examples/internal/demo"
 )
 
@@ -66,7 +67,7 @@ func (c *caller) spread(ctx context.Context, path string, n int, ids ...string) 
 
 // waitInstances waits until the gateway's serving instances of service
 // are exactly ids.
-func (c *caller) waitInstances(ctx context.Context, g *Gateway, service string, ids ...string) error {
+func (c *caller) waitInstances(ctx context.Context, g *gw.Gateway, service string, ids ...string) error {
 	for {
 		var got []string
 		for _, in := range g.Instances(ctx, service) {

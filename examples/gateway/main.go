@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/coordkit/coordkit/config"
+	"github.com/coordkit/coordkit/examples/gateway/gw"
 	"github.com/coordkit/coordkit/examples/internal/demo"
 	"github.com/coordkit/coordkit/registry"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -83,11 +84,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 
-	checked := config.WithValidator(validRoutes)
+	checked := config.WithValidator(gw.ValidRoutes)
 	if _, err := config.Publish(ctx, cli, routesName, []byte(routesV1), checked, config.WithComment("first routes")); err != nil {
 		return err
 	}
-	g, err := NewGateway(ctx, cli, routesName, servicesPrefix)
+	g, err := gw.NewGateway(ctx, cli, routesName, servicesPrefix)
 	if err != nil {
 		return err
 	}

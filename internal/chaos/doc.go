@@ -45,6 +45,8 @@
 //	  rwmutex_pause_test.go      TestRW1RWMutex: readers and writers paused, leader killed
 //	  semaphore_partition_test.go TestSEM1Semaphore: permit holders cut off, leader killed
 //	  stm_bank_test.go           TestSTM1Bank: transfers while clients are cut off, leader killed
+//	  registry_faults_test.go    TestREG1Registry: leader and member killed, registrants paused or cut off past their TTL, Views cut off
+//	  config_faults_test.go      TestCFG1Config: config watchers cut off and healed while the leader is killed and a publisher publishes
 //
 // The scenarios drive every lock-like primitive through one shape,
 // internal/testutil's Hold. Tier 2 runs the whole set, each scenario for
@@ -53,6 +55,7 @@
 //
 //	go test -tags chaos ./internal/chaos/ -duration 20s
 //	go test -tags chaos ./internal/chaos/ -run TestL2 -duration 60s
+//	go test -tags chaos -count=1 ./internal/chaos/ -run 'TestREG|TestCFG' -duration 20s
 //
 // Two tier-1 items of the plan live elsewhere: U1 (the lease deadline in
 // fake time) is internal/lease's tracker_test.go, and G1 (the leak gate) is

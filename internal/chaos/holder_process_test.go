@@ -63,6 +63,12 @@ func runHelper() int {
 			return 1
 		}
 		return 0
+	case "registrant":
+		if err := registrantMain(); err != nil {
+			fmt.Fprintln(os.Stderr, "registrant:", err)
+			return 1
+		}
+		return 0
 	case "child":
 		if err := childMain(); err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)

@@ -1,4 +1,4 @@
-package main
+package gw
 
 import (
 	"context"
@@ -23,6 +23,7 @@ type Gateway struct {
 	services string // registry prefix of the services
 	routes   *config.Watcher[*Table]
 	proxy    *httputil.ReverseProxy
+	tr       *http.Transport
 
 	mu       sync.Mutex // guards backends
 	backends map[string]*backends
@@ -40,12 +41,17 @@ type instanceKey struct{}
 // NewGateway watches the routes published under routesName and finds the
 // instances of service s under services + "/" + s. Close it when done.
 func NewGateway(ctx context.Context, cli *clientv3.Client, routesName, services string) (*Gateway, error) {
-	routes, err := config.Watch(ctx, cli, routesName, ParseTable, config.WithValidator(validRoutes))
+	routes, err := config.Watch(ctx, cli, routesName, ParseTable, config.WithValidator(ValidRoutes))
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{cli: cli, services: services, routes: routes, backends: map[string]*backends{}}
+	// net/http's default keeps 2 idle connections per backend: with more
+	// requests in flight than that, each extra one would open a connection.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	g := &Gateway{cli: cli, services: services, routes: routes, tr: tr, backends: map[string]*backends{}}
 	g.proxy = &httputil.ReverseProxy{
+		Transport: tr,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			in := pr.In.Context().Value(instanceKey{}).(registry.Instance)
 			pr.SetURL(&url.URL{Scheme: "http", Host: in.Addr})
@@ -64,8 +70,9 @@ func NewGateway(ctx context.Context, cli *clientv3.Client, routesName, services 
 	return g, nil
 }
 
-// validRoutes is the check both the publisher and the gateway run.
-func validRoutes(data []byte) error { _, err := ParseTable(data); return err }
+// ValidRoutes is the check both the publisher and the gateway run: the
+// routes parse into a [Table].
+func ValidRoutes(data []byte) error { _, err := ParseTable(data); return err }
 
 // RoutesVersion returns the version of the routes in use.
 func (g *Gateway) RoutesVersion() int64 { return g.routes.Version() }
@@ -135,8 +142,10 @@ func (g *Gateway) backendsOf(service string) *backends {
 	return b
 }
 
-// Close stops watching the routes and the services.
+// Close stops watching the routes and the services, and closes the idle
+// connections to the backends.
 func (g *Gateway) Close() {
+	g.tr.CloseIdleConnections()
 	g.routes.Close()
 	g.mu.Lock()
 	defer g.mu.Unlock()
