@@ -132,7 +132,7 @@ func (r *runner) term(ctx context.Context) (led, retry bool, err error) {
 		end(s, cleanup)
 		st.Close()
 	}()
-	e := New(s, r.name)
+	e := New(s, r.name, WithObserver(r.opts.observer))
 	if err := e.Campaign(ctx, r.opts.value); err != nil {
 		cleanup = lostCleanupTimeout
 		return false, true, err

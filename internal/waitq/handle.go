@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/coordkit/coordkit/internal/errs"
+	"github.com/coordkit/coordkit/internal/obs"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -93,6 +94,10 @@ func (h *Handle) Release(ctx context.Context, ended error, match func(*Hold) boo
 		if lost = hold.W.tracker.Err(); lost == nil {
 			lost = errs.Lost
 		}
+		hold.reportLost(lost)
+	} else if lost == nil {
+		w := hold.W
+		obs.Released(w.obs, w.kind, w.name, w.rev, w.since, err)
 	}
 	hold.End(ended)
 	h.mu.Lock()
@@ -111,6 +116,10 @@ func (h *Handle) Release(ctx context.Context, ended error, match func(*Hold) boo
 func (h *Handle) Drop(ctx context.Context, hold *Hold, ended error) bool {
 	if h.claim(func(cur *Hold) bool { return cur == hold }) == nil {
 		return false
+	}
+	if hold.Err() == nil { // else its loss was reported
+		w := hold.W
+		obs.Released(w.obs, w.kind, w.name, w.rev, w.since, nil)
 	}
 	hold.W.Leave(ctx)
 	hold.End(ended)

@@ -11,8 +11,10 @@ import (
 
 	"github.com/coordkit/coordkit/internal/errs"
 	"github.com/coordkit/coordkit/internal/lease"
+	"github.com/coordkit/coordkit/internal/obs"
 	"github.com/coordkit/coordkit/internal/retry"
 	"github.com/coordkit/coordkit/internal/session"
+	"github.com/coordkit/coordkit/observe"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -68,6 +70,13 @@ type Waiter struct {
 
 	// next is the key to join with next time, decided by the last Acquire.
 	next string
+
+	// obs receives the waiter's events (see [Observed]); nil for none.
+	// kind and name label them; since is when the hold was taken, set
+	// only when observed.
+	obs        *observe.Observer
+	kind, name string
+	since      time.Time
 }
 
 // Option changes how a [Waiter] acquires and releases.
@@ -92,6 +101,15 @@ func New(s *concurrency.Session, prefix, key string, opts ...Option) *Waiter {
 		o.apply(w)
 	}
 	return w
+}
+
+// Observe makes the waiter report its acquisitions, releases, losses,
+// retries and broken watches to o (through package obs), labelled with
+// kind (one of observe's Kind constants) and name (the primitive's
+// prefix). A nil o observes nothing. It is a method rather than an
+// [Option] so that an unobserved acquisition allocates nothing for it.
+func (w *Waiter) Observe(o *observe.Observer, kind, name string) {
+	w.obs, w.kind, w.name = o, kind, name
 }
 
 // Key returns the waiter's key.
@@ -297,9 +315,11 @@ func (w *Waiter) Retrying(ctx context.Context, retry func(), f func(context.Cont
 			err = fmt.Errorf("%w within %v", ErrNoAnswer, d)
 		}
 		cancel()
+		failed := err
 		if !w.again(ctx, &err) {
 			return err
 		}
+		obs.Retried(w.obs, w.kind, w.name, n+1, failed)
 		if retry != nil {
 			retry()
 		}
