@@ -62,7 +62,7 @@ func Run(ctx context.Context, cli *clientv3.Client, name string, work func(ctx c
 		octx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
 		wg.Go(func() {
-			observe(octx, cli, r.prefix, func(ctx context.Context, li LeaderInfo) bool {
+			observe(octx, cli, r.prefix, r.opts.observer, func(ctx context.Context, li LeaderInfo) bool {
 				f(li)
 				return ctx.Err() == nil
 			})

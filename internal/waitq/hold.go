@@ -98,6 +98,23 @@ func (h *Hold) lose(err error) {
 	}
 }
 
+// Report reports how a hold that its owner ended by other means than
+// [Handle.Release] went (a queue's Ack or Nack): released when lost is
+// nil, else lost with lost, unless the hold had been seen lost already.
+// Call it before [Hold.End].
+func (h *Hold) Report(lost error) {
+	h.mu.Lock()
+	ended := h.err != nil
+	h.mu.Unlock()
+	switch {
+	case lost == nil:
+		w := h.W
+		obs.Released(w.obs, w.kind, w.name, w.rev, w.since, nil)
+	case !ended:
+		h.reportLost(lost)
+	}
+}
+
 // reportLost reports the hold as lost with err.
 func (h *Hold) reportLost(err error) {
 	w := h.W

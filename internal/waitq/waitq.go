@@ -125,7 +125,12 @@ func (w *Waiter) Tracker() *lease.Tracker { return w.tracker }
 // Claimed records a key that the caller wrote by other means than
 // [Waiter.Acquire] (a queue's claim marker), with its create revision, so
 // that the waiter can hold and release it.
-func (w *Waiter) Claimed(key string, rev int64) { w.key, w.rev, w.next = key, rev, key }
+func (w *Waiter) Claimed(key string, rev int64) {
+	w.key, w.rev, w.next = key, rev, key
+	if obs.On(w.obs) {
+		w.since = time.Now()
+	}
+}
 
 // AwaitLease waits until the lease tracker has confirmed the lease once. A
 // hold must not be reported as taken before: until then a client cut off
