@@ -152,7 +152,7 @@ func (c *Claim) end(ctx context.Context, op string, ops ...clientv3.Op) error {
 		}
 		lost = ended
 	}
-	c.hold.Report(lost)
+	c.hold.Report(lost, nil)
 	c.hold.End(ended)
 	c.mu.Lock()
 	c.ended = ended

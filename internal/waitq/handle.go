@@ -5,7 +5,6 @@ import (
 	"sync"
 
 	"github.com/coordkit/coordkit/internal/errs"
-	"github.com/coordkit/coordkit/internal/obs"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -94,11 +93,8 @@ func (h *Handle) Release(ctx context.Context, ended error, match func(*Hold) boo
 		if lost = hold.W.tracker.Err(); lost == nil {
 			lost = errs.Lost
 		}
-		hold.reportLost(lost)
-	} else if lost == nil {
-		w := hold.W
-		obs.Released(w.obs, w.kind, w.name, w.rev, w.since, err)
 	}
+	hold.Report(lost, err)
 	hold.End(ended)
 	h.mu.Lock()
 	h.retired = h.retired || err != nil
@@ -117,10 +113,7 @@ func (h *Handle) Drop(ctx context.Context, hold *Hold, ended error) bool {
 	if h.claim(func(cur *Hold) bool { return cur == hold }) == nil {
 		return false
 	}
-	if hold.Err() == nil { // else its loss was reported
-		w := hold.W
-		obs.Released(w.obs, w.kind, w.name, w.rev, w.since, nil)
-	}
+	hold.Report(hold.Err(), nil)
 	hold.W.Leave(ctx)
 	hold.End(ended)
 	h.Exit()

@@ -98,19 +98,20 @@ func (h *Hold) lose(err error) {
 	}
 }
 
-// Report reports how a hold that its owner ended by other means than
-// [Handle.Release] went (a queue's Ack or Nack): released when lost is
-// nil, else lost with lost, unless the hold had been seen lost already.
-// Call it before [Hold.End].
-func (h *Hold) Report(lost error) {
+// Report reports how a hold that its owner is ending went: released (with
+// the delete's error, releaseErr) when lost is nil, else lost with lost,
+// unless the loss was reported already. Call it before [Hold.End]; a
+// primitive that ends its holds by other means than [Handle.Release] (a
+// queue's Ack or Nack) calls it too.
+func (h *Hold) Report(lost, releaseErr error) {
 	h.mu.Lock()
-	ended := h.err != nil
+	reported := h.err != nil // only a loss ends a hold before End
 	h.mu.Unlock()
 	switch {
 	case lost == nil:
 		w := h.W
-		obs.Released(w.obs, w.kind, w.name, w.rev, w.since, nil)
-	case !ended:
+		obs.Released(w.obs, w.kind, w.name, w.rev, w.since, releaseErr)
+	case !reported:
 		h.reportLost(lost)
 	}
 }
