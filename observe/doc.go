@@ -9,8 +9,9 @@
 // nothing: the primitives do not even read the clock for it.
 //
 // Hooks run synchronously in the goroutine that reports the event, some of
-// them while a handle's internal state is held: they must return quickly
-// and must not call back into the primitive that reported the event.
+// them while the reporting handle is busy (between a Lock and its return,
+// or in an Unlock): they must return quickly and must not call back into
+// the primitive that reported the event.
 //
 // Two observers ship: [Slog] writes each event to a log/slog logger, and
 // package promobs (a package of its own, so that the primitives do not
