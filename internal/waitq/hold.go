@@ -104,6 +104,9 @@ func (h *Hold) lose(err error) {
 // primitive that ends its holds by other means than [Handle.Release] (a
 // queue's Ack or Nack) calls it too.
 func (h *Hold) Report(lost, releaseErr error) {
+	if !obs.On(h.W.obs) {
+		return
+	}
 	h.mu.Lock()
 	reported := h.err != nil // only a loss ends a hold before End
 	h.mu.Unlock()
