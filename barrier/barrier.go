@@ -6,6 +6,7 @@ import (
 
 	"github.com/coordkit/coordkit/internal/follow"
 	"github.com/coordkit/coordkit/internal/waitq"
+	"github.com/coordkit/coordkit/observe"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -88,7 +89,7 @@ func (b *Barrier) wait(ctx context.Context) error {
 	if resp.Count == 0 {
 		return nil
 	}
-	f := follow.New(b.cli, b.key, resp.Header.Revision)
+	f := follow.New(b.cli, b.key, resp.Header.Revision, follow.Observed(b.opts.observer, observe.KindBarrier))
 	defer f.Close()
 	for {
 		evs, relist, err := f.Next(ctx)

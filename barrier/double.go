@@ -11,6 +11,7 @@ import (
 
 	"github.com/coordkit/coordkit/internal/follow"
 	"github.com/coordkit/coordkit/internal/waitq"
+	"github.com/coordkit/coordkit/observe"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -164,6 +165,7 @@ func (b *DoubleBarrier) Enter(ctx context.Context) error {
 	key := b.key
 	b.mu.Unlock()
 	w := waitq.New(b.s, b.waiters, key)
+	w.Observe(b.opts.observer, observe.KindBarrier, b.prefix)
 	e := &entry{b: b}
 	err := w.Acquire(ctx, b.opts.value, e)
 	b.mu.Lock()
@@ -197,7 +199,7 @@ func (e *entry) Wait(ctx context.Context, w *waitq.Waiter, resp *clientv3.TxnRes
 	b, r := e.b, &e.r
 	rs := gets(resp, 1)
 	r.load(rs[0], rs[1])
-	f := follow.New(b.s.Client(), b.prefix, resp.Header.Revision, follow.WithPrefix())
+	f := follow.New(b.s.Client(), b.prefix, resp.Header.Revision, follow.WithPrefix(), follow.Observed(b.opts.observer, observe.KindBarrier))
 	defer f.Close()
 	for {
 		switch {

@@ -7,6 +7,7 @@ import (
 	"github.com/coordkit/coordkit/internal/follow"
 	"github.com/coordkit/coordkit/internal/retry"
 	"github.com/coordkit/coordkit/internal/waitq"
+	"github.com/coordkit/coordkit/observe"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -70,7 +71,7 @@ func (b *DoubleBarrier) leave(ctx context.Context, w *waitq.Waiter, cutoff, read
 	}
 	b.out()
 	w.Linger() // a retried Join of the key may still land
-	f := follow.New(cli, b.prefix, resp.Header.Revision, follow.WithPrefix())
+	f := follow.New(cli, b.prefix, resp.Header.Revision, follow.WithPrefix(), follow.Observed(b.opts.observer, observe.KindBarrier))
 	defer f.Close()
 	rs := gets(resp, 1)
 	for {

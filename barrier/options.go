@@ -1,6 +1,9 @@
 package barrier
 
-import "go.etcd.io/etcd/client/v3/concurrency"
+import (
+	"github.com/coordkit/coordkit/observe"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
 
 // Option configures a [Barrier] or a [DoubleBarrier].
 type Option interface{ apply(*options) }
@@ -10,8 +13,9 @@ type optionFunc func(*options)
 func (f optionFunc) apply(o *options) { f(o) }
 
 type options struct {
-	value   string
-	session *concurrency.Session
+	value    string
+	session  *concurrency.Session
+	observer *observe.Observer
 }
 
 // WithValue sets the value stored in the barrier's key by [Barrier.Hold],
@@ -34,4 +38,11 @@ func WithSession(s *concurrency.Session) Option {
 		panic("barrier: WithSession(nil)")
 	}
 	return optionFunc(func(o *options) { o.session = s })
+}
+
+// WithObserver reports a [DoubleBarrier]'s entries and losses, and the
+// re-opened watches of both kinds of barrier, to o (see package observe).
+// The default, nil, observes nothing and costs nothing.
+func WithObserver(o *observe.Observer) Option {
+	return optionFunc(func(opts *options) { opts.observer = o })
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/coordkit/coordkit/internal/errs"
 	"github.com/coordkit/coordkit/internal/waitq"
+	obsv "github.com/coordkit/coordkit/observe"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
@@ -31,6 +32,8 @@ type Election struct {
 	contended bool
 
 	h *waitq.Handle // the current and last leadership, and whose turn it is
+
+	obs *obsv.Observer // nil for none
 }
 
 // New returns a candidate in the election called name, that leads through
@@ -58,6 +61,7 @@ func New(s *concurrency.Session, name string, opts ...Option) *Election {
 		key:      waitq.Key(prefix, s),
 		campaign: make(chan struct{}, 1),
 		h:        waitq.NewHandle(),
+		obs:      o.observer,
 	}
 }
 
@@ -152,6 +156,7 @@ func (e *Election) reproclaim(ctx context.Context, value string) (leads bool, er
 // starts the leadership once this candidate is first.
 func (e *Election) acquire(ctx context.Context, value string, wait bool) error {
 	w := waitq.New(e.s, e.prefix, e.key)
+	w.Observe(e.obs, obsv.KindElection, e.prefix)
 	err := w.Acquire(ctx, value, waitq.First{Block: wait, TryEmpty: !e.contended})
 	e.contended = w.Contended()
 	e.key = w.NextKey()

@@ -6,6 +6,7 @@ import (
 	"github.com/coordkit/coordkit/internal/errs"
 	"github.com/coordkit/coordkit/internal/follow"
 	"github.com/coordkit/coordkit/internal/retry"
+	obsv "github.com/coordkit/coordkit/observe"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -75,7 +76,7 @@ func (e *Election) Watch(ctx context.Context) *Watcher {
 	cli := e.s.Client()
 	go func() {
 		defer close(w.ch)
-		err := observe(ctx, cli, e.prefix, func(ctx context.Context, li LeaderInfo) bool {
+		err := observe(ctx, cli, e.prefix, e.obs, func(ctx context.Context, li LeaderInfo) bool {
 			select {
 			case w.ch <- li:
 				return true
@@ -140,14 +141,14 @@ type observer struct {
 // or the watch, or deliver returns false. Its watch starts in sync with the
 // store and its first read comes after, so that the first change is
 // delivered as it commits and none falls between the two.
-func observe(ctx context.Context, cli *clientv3.Client, prefix string, deliver func(context.Context, LeaderInfo) bool) error {
+func observe(ctx context.Context, cli *clientv3.Client, prefix string, seen *obsv.Observer, deliver func(context.Context, LeaderInfo) bool) error {
 	// A delivery that waits for its reader ends with the client too.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(cli.Ctx(), cancel)
 	defer stop()
 	o := &observer{cli: cli, prefix: prefix, deliver: deliver}
-	f := follow.New(cli, prefix, 0, follow.WithPrefix())
+	f := follow.New(cli, prefix, 0, follow.WithPrefix(), follow.Observed(seen, obsv.KindElection))
 	defer f.Close()
 	for {
 		evs, relist, err := f.Next(ctx)

@@ -3,6 +3,8 @@ package election
 import (
 	"fmt"
 	"time"
+
+	obsv "github.com/coordkit/coordkit/observe"
 )
 
 // Option configures [Run] or [New]. The options here configure Run only:
@@ -20,6 +22,7 @@ type options struct {
 	initial     time.Duration // see WithBackoff
 	max         time.Duration
 	recampaign  bool
+	observer    *obsv.Observer
 
 	// runOnly names the last option given that only Run uses, for New's
 	// panic.
@@ -91,4 +94,12 @@ func WithBackoff(initial, max time.Duration) Option {
 // done or etcd refuses this user.
 func WithRecampaign() Option {
 	return optionFunc(func(o *options) { o.recampaign = true; o.runOnly = "WithRecampaign" })
+}
+
+// WithObserver reports the election's campaigns, leadership changes,
+// losses, retries and re-opened watches to o (see package observe); it
+// configures both [New] and [Run]. The default, nil, observes nothing and
+// costs nothing.
+func WithObserver(o *obsv.Observer) Option {
+	return optionFunc(func(opts *options) { opts.observer = o })
 }

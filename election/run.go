@@ -63,7 +63,7 @@ func Run(ctx context.Context, cli *clientv3.Client, name string, work func(ctx c
 		octx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
 		wg.Go(func() {
-			observe(octx, cli, r.prefix, func(ctx context.Context, li LeaderInfo) bool {
+			observe(octx, cli, r.prefix, r.opts.observer, func(ctx context.Context, li LeaderInfo) bool {
 				f(li)
 				return ctx.Err() == nil
 			})
@@ -134,7 +134,7 @@ func (r *runner) term(ctx context.Context) (led, retry bool, err error) {
 		end(s, cleanup)
 		st.Close()
 	}()
-	e := New(s, r.name)
+	e := New(s, r.name, WithObserver(r.opts.observer))
 	if err := e.Campaign(ctx, r.opts.value); err != nil {
 		cleanup = lostCleanupTimeout
 		return false, true, err

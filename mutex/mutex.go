@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/coordkit/coordkit/internal/waitq"
+	"github.com/coordkit/coordkit/observe"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
@@ -81,6 +82,7 @@ func (m *Mutex) acquire(ctx context.Context, wait bool) error {
 	// release, so Unlock can be a plain delete: a late one can never hit a
 	// newer hold.
 	w := waitq.New(m.s, m.prefix, m.key, waitq.Unguarded())
+	w.Observe(m.opts.observer, observe.KindMutex, m.prefix)
 	err := w.Acquire(ctx, m.opts.value, waitq.First{Block: wait, TryEmpty: !m.contended})
 	m.contended = w.Contended()
 	m.key = w.NextKey() // the turn is held

@@ -1,5 +1,7 @@
 package mutex
 
+import "github.com/coordkit/coordkit/observe"
+
 // Option configures a [Mutex].
 type Option interface{ apply(*options) }
 
@@ -8,7 +10,8 @@ type optionFunc func(*options)
 func (f optionFunc) apply(o *options) { f(o) }
 
 type options struct {
-	value string
+	value    string
+	observer *observe.Observer
 }
 
 // WithValue sets the value stored in the lock's key while it is held or
@@ -17,4 +20,11 @@ type options struct {
 // empty.
 func WithValue(v string) Option {
 	return optionFunc(func(o *options) { o.value = v })
+}
+
+// WithObserver reports the lock's acquisitions, releases, losses, retries
+// and re-opened watches to o (see package observe). The default, nil,
+// observes nothing and costs nothing.
+func WithObserver(o *observe.Observer) Option {
+	return optionFunc(func(o2 *options) { o2.observer = o })
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/coordkit/coordkit/internal/obs"
 	"github.com/coordkit/coordkit/internal/waitq"
+	"github.com/coordkit/coordkit/observe"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -77,19 +79,26 @@ func (q *Queue) claim(ctx context.Context, wait bool) (*Claim, error) {
 	// The waiter's key is set once the claim is made; its tracker starts
 	// following the lease now, so that it has confirmed the lease by then.
 	w := waitq.New(s, q.l.prefix, "")
+	w.Observe(q.opts.observer, observe.KindQueue, q.l.prefix)
+	start := obs.Now(q.opts.observer)
 	bctx, cancel := w.Bind(ctx)
 	defer cancel()
 	it, rev, err := q.next(bctx, wait, &claimer{w: w, lease: s.Lease(), value: q.opts.value})
 	if err != nil {
-		return nil, w.Err(bctx, err)
+		err = w.Err(bctx, err)
+		obs.Acquired(q.opts.observer, observe.KindQueue, q.l.prefix, start, 0, errors.Is(err, ErrEmpty), err)
+		return nil, err
 	}
 	w.Claimed(q.l.claim+it.Key[len(q.l.ready):], rev)
 	// A claim must not be reported before the lease is confirmed: until
 	// then a consumer cut off from etcd could not tell that it lost it.
 	if err := w.AwaitLease(bctx); err != nil {
 		w.Leave(ctx)
-		return nil, w.Err(bctx, err)
+		err = w.Err(bctx, err)
+		obs.Acquired(q.opts.observer, observe.KindQueue, q.l.prefix, start, 0, false, err)
+		return nil, err
 	}
+	obs.Acquired(q.opts.observer, observe.KindQueue, q.l.prefix, start, rev, false, nil)
 	return &Claim{q: q, item: it, hold: waitq.NewHold(w), op: make(chan struct{}, 1)}, nil
 }
 
@@ -134,13 +143,16 @@ func (c *Claim) end(ctx context.Context, op string, ops ...clientv3.Op) error {
 		return fmt.Errorf("queue: %s %s: outcome unknown: %w", op, c.item.Key, err)
 	}
 	ended := ErrNotClaimed
+	var lost error
 	if !resp.Succeeded {
 		// The marker was gone: the lease ended or someone deleted it.
 		ended = c.hold.Err()
 		if !errors.Is(ended, ErrSessionExpired) {
 			ended = ErrLost
 		}
+		lost = ended
 	}
+	c.hold.Report(lost, nil)
 	c.hold.End(ended)
 	c.mu.Lock()
 	c.ended = ended

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/coordkit/coordkit/observe"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
@@ -15,9 +16,10 @@ type optionFunc func(*options)
 func (f optionFunc) apply(o *options) { f(o) }
 
 type options struct {
-	session *concurrency.Session
-	value   string
-	batch   int
+	session  *concurrency.Session
+	value    string
+	batch    int
+	observer *observe.Observer
 }
 
 // DefaultBatch is how many ready items a consumer reads at a time when none
@@ -102,4 +104,11 @@ func WithDelay(d time.Duration) EnqueueOption {
 // delay.
 func WithNotBefore(t time.Time) EnqueueOption {
 	return enqueueOptionFunc(func(o *enqueueOptions) { o.notBefore = t })
+}
+
+// WithObserver reports the queue's claims and their losses, and its
+// re-opened watches, to o (see package observe). The default, nil,
+// observes nothing and costs nothing.
+func WithObserver(o *observe.Observer) Option {
+	return optionFunc(func(opts *options) { opts.observer = o })
 }

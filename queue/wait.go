@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/coordkit/coordkit/internal/follow"
+	"github.com/coordkit/coordkit/observe"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -23,7 +24,7 @@ func (q *Queue) await(ctx context.Context, fp **follow.Follower, v *view, cl *cl
 	f := *fp
 	switch {
 	case f == nil:
-		f = follow.New(q.cli, q.l.prefix, v.rev, follow.WithPrefix())
+		f = follow.New(q.cli, q.l.prefix, v.rev, follow.WithPrefix(), follow.Observed(q.opts.observer, observe.KindQueue))
 		*fp = f
 	case v.rev < f.Rev():
 		// v misses changes that were followed past: read the present.

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/coordkit/coordkit/internal/waitq"
+	"github.com/coordkit/coordkit/observe"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
@@ -119,9 +120,13 @@ func (m *RWMutex) lock(ctx context.Context, op string, write, wait bool) error {
 // as no writer is older than it; it waits on the nearest writer ahead.
 func (m *RWMutex) waiter(write bool) *waitq.Waiter {
 	if write {
-		return waitq.New(m.s, m.prefix, m.wkey)
+		w := waitq.New(m.s, m.prefix, m.wkey)
+		w.Observe(m.opts.observer, observe.KindWrite, m.prefix)
+		return w
 	}
-	return waitq.New(m.s, m.prefix+"write/", m.rkey)
+	w := waitq.New(m.s, m.prefix+"write/", m.rkey)
+	w.Observe(m.opts.observer, observe.KindRead, m.prefix)
+	return w
 }
 
 // Unlock releases the write lock by deleting this hold's key, guarded by its

@@ -1,5 +1,7 @@
 package semaphore
 
+import "github.com/coordkit/coordkit/observe"
+
 // Option configures a [Semaphore].
 type Option interface{ apply(*options) }
 
@@ -8,7 +10,8 @@ type optionFunc func(*options)
 func (f optionFunc) apply(o *options) { f(o) }
 
 type options struct {
-	value string
+	value    string
+	observer *observe.Observer
 }
 
 // WithValue sets a note stored with the handle's key while it holds or
@@ -17,4 +20,11 @@ type options struct {
 // default is empty.
 func WithValue(v string) Option {
 	return optionFunc(func(o *options) { o.value = v })
+}
+
+// WithObserver reports the semaphore's acquisitions, releases, losses, retries
+// and re-opened watches to o (see package observe). The default, nil,
+// observes nothing and costs nothing.
+func WithObserver(o *observe.Observer) Option {
+	return optionFunc(func(o2 *options) { o2.observer = o })
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/coordkit/coordkit/internal/waitq"
+	"github.com/coordkit/coordkit/observe"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -113,6 +114,7 @@ func (m *Semaphore) acquire(ctx context.Context, n int, wait bool) error {
 		return err
 	}
 	w := waitq.New(m.s, m.prefix, m.key)
+	w.Observe(m.opts.observer, observe.KindSemaphore, m.prefix)
 	err = w.Acquire(ctx, string(value), room{m: m, n: n, wait: wait})
 	m.key = w.NextKey() // the turn is held
 	if err != nil {

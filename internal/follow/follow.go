@@ -5,7 +5,9 @@ import (
 	"sync/atomic"
 
 	"github.com/coordkit/coordkit/internal/errs"
+	"github.com/coordkit/coordkit/internal/obs"
 	"github.com/coordkit/coordkit/internal/retry"
+	"github.com/coordkit/coordkit/observe"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -25,6 +27,13 @@ func WithPrefix() Option { return optionFunc(func(f *Follower) { f.prefix = true
 // would wake every follower for each new key.
 func WithFilterPut() Option { return optionFunc(func(f *Follower) { f.filterPut = true }) }
 
+// Observed makes the follower report each watch it re-opens, and a
+// refused one, to o, labelled with kind (one of observe's Kind constants,
+// or "" for a watch shared by several). A nil o observes nothing.
+func Observed(o *observe.Observer, kind string) Option {
+	return optionFunc(func(f *Follower) { f.obs, f.kind = o, kind })
+}
+
 // Follower delivers the changes to a key or a prefix after a revision, in
 // order, across broken watches. It is not safe for concurrent use. Its one
 // watch lives until [Follower.Close]; it starts no goroutine of its own.
@@ -40,6 +49,8 @@ type Follower struct {
 	cancel context.CancelFunc
 	resume bool         // the next watch starts at last+1 rather than in sync
 	pace   *retry.Pacer // spaces out re-opening a broken watch
+	obs    *observe.Observer
+	kind   string
 	// Counts for tests, read while Next runs: watches opened, and watches
 	// that etcd confirmed.
 	opens, created atomic.Int64
@@ -93,9 +104,11 @@ func (f *Follower) Next(ctx context.Context) (evs []*clientv3.Event, relist bool
 				// have the caller read the present.
 				f.stop()
 				f.resume = false
+				obs.WatchRestarted(f.obs, f.kind, f.key, observe.ReasonCompacted, nil)
 				continue
 			case ok && errs.Refused(watchErr(wr)):
 				f.stop()
+				obs.WatchRestarted(f.obs, f.kind, f.key, observe.ReasonRefused, watchErr(wr))
 				return nil, false, watchErr(wr)
 			case !ok || wr.Err() != nil || wr.Canceled:
 				f.stop()
@@ -106,6 +119,9 @@ func (f *Follower) Next(ctx context.Context) (evs []*clientv3.Event, relist bool
 				// read yet there is nowhere to resume from, so the next
 				// watch starts in sync and asks for the first read.
 				f.resume = f.last > 0
+				if ctx.Err() == nil {
+					obs.WatchRestarted(f.obs, f.kind, f.key, observe.ReasonBroken, watchErr(wr))
+				}
 				if err := f.pacer().PauseOr(ctx, closed, func() error { return errs.Closed }); err != nil {
 					return nil, false, err
 				}

@@ -12,6 +12,7 @@ import (
 	"github.com/coordkit/coordkit/internal/errs"
 	"github.com/coordkit/coordkit/internal/follow"
 	"github.com/coordkit/coordkit/internal/testutil"
+	"github.com/coordkit/coordkit/observe"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -166,7 +167,8 @@ func TestRestartsAfterLeaderLoss(t *testing.T) {
 	}
 	t.Cleanup(func() { cli.Close() })
 	rev := put(t, cli, "k/a")
-	f := follow.New(cli, "k/", rev, follow.WithPrefix())
+	seen := &restarts{}
+	f := follow.New(cli, "k/", rev, follow.WithPrefix(), follow.Observed(seen.observer(), observe.KindBarrier))
 	steps := watcher(t, cli, f, "k/")
 	eventually(t, func() bool { return follow.Created(f) > 0 }, "the watch was never confirmed")
 	put(t, cli, "k/b")
@@ -190,6 +192,9 @@ func TestRestartsAfterLeaderLoss(t *testing.T) {
 	}
 	put(t, cli, "k/c")
 	wantStep(t, next(t, steps), step{keys: []string{"c"}})
+	if got := seen.count(observe.KindBarrier, "k/", observe.ReasonBroken); got < 1 {
+		t.Errorf("broken watch restarts reported: %d, want at least 1", got)
+	}
 }
 
 // TestCompactionRelistsOnce: a watch that resumes from a compacted revision
@@ -204,7 +209,8 @@ func TestCompactionRelistsOnce(t *testing.T) {
 	put(t, idle, "k/a")
 	// Started at revision 0, each follower asks for a relist once its watch
 	// is established.
-	stale := follow.New(idle, "k/", 0, follow.WithPrefix())
+	seen := &restarts{}
+	stale := follow.New(idle, "k/", 0, follow.WithPrefix(), follow.Observed(seen.observer(), ""))
 	staleSteps := watcher(t, idle, stale, "k/")
 	wantStep(t, next(t, staleSteps), step{relist: true, keys: []string{"a"}})
 	fresh := follow.New(current, "k/", 0, follow.WithPrefix())
@@ -247,6 +253,9 @@ func TestCompactionRelistsOnce(t *testing.T) {
 	put(t, idle, "k/b")
 	wantStep(t, next(t, staleSteps), step{keys: []string{"b"}})
 	wantStep(t, next(t, freshSteps), step{keys: []string{"b"}})
+	if got := seen.count("", "k/", observe.ReasonCompacted); got != 1 {
+		t.Errorf("compacted watch restarts reported: %d, want 1", got)
+	}
 }
 
 // TestRefused: a watch on keys the user's role does not cover ends Next
@@ -254,13 +263,17 @@ func TestCompactionRelistsOnce(t *testing.T) {
 func TestRefused(t *testing.T) {
 	t.Parallel()
 	_, cli := testutil.AuthServer(t)
-	f := follow.New(cli, "other/", 1, follow.WithPrefix())
+	seen := &restarts{}
+	f := follow.New(cli, "other/", 1, follow.WithPrefix(), follow.Observed(seen.observer(), ""))
 	got := next(t, watcher(t, cli, f, "other/"))
 	if !errors.Is(got.err, rpctypes.ErrPermissionDenied) || !errs.Refused(got.err) {
 		t.Fatalf("Next() = %+v, want an error wrapping %v", got, rpctypes.ErrPermissionDenied)
 	}
 	if n := follow.Opens(f); n != 1 {
 		t.Fatalf("the follower opened %d watches, want 1: a refusal is not retried", n)
+	}
+	if got := seen.count("", "other/", observe.ReasonRefused); got != 1 {
+		t.Errorf("refused watches reported: %d, want 1", got)
 	}
 }
 

@@ -55,7 +55,7 @@ func (c *counted) follow(ctx context.Context, readRev int64) error {
 	// The follower's watch starts in sync with the store; if the store
 	// moved since readRev, it asks for a read (relist) that closes the gap.
 	// Only deletions matter: nobody joins ahead of w.
-	f := follow.New(w.client(), w.prefix, readRev, follow.WithPrefix(), follow.WithFilterPut())
+	f := follow.New(w.client(), w.prefix, readRev, follow.WithPrefix(), follow.WithFilterPut(), follow.Observed(w.obs, w.kind))
 	defer f.Close()
 	for {
 		evs, relist, err := f.Next(bctx)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/coordkit/coordkit/internal/errs"
+	"github.com/coordkit/coordkit/internal/obs"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -54,7 +56,16 @@ type Turn interface {
 // key to join with next time, and [Waiter.Contended] whether the line was
 // joined behind others.
 func (w *Waiter) Acquire(ctx context.Context, value string, turn Turn) (err error) {
-	defer func() { w.decideNext(err) }()
+	start := obs.Now(w.obs)
+	defer func() {
+		w.decideNext(err)
+		if obs.On(w.obs) {
+			if err == nil {
+				w.since = time.Now()
+			}
+			obs.Acquired(w.obs, w.kind, w.name, start, w.rev, errors.Is(err, ErrWouldWait), err)
+		}
+	}()
 	bctx, cancel := w.Bind(ctx)
 	defer cancel()
 	defer func() { err = w.Err(bctx, err) }()

@@ -94,6 +94,7 @@ func (h *Handle) Release(ctx context.Context, ended error, match func(*Hold) boo
 			lost = errs.Lost
 		}
 	}
+	hold.Report(lost, err)
 	hold.End(ended)
 	h.mu.Lock()
 	h.retired = h.retired || err != nil
@@ -112,6 +113,7 @@ func (h *Handle) Drop(ctx context.Context, hold *Hold, ended error) bool {
 	if h.claim(func(cur *Hold) bool { return cur == hold }) == nil {
 		return false
 	}
+	hold.Report(hold.Err(), nil)
 	hold.w.Leave(ctx)
 	hold.End(ended)
 	h.Exit()

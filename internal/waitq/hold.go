@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/coordkit/coordkit/internal/errs"
+	"github.com/coordkit/coordkit/internal/obs"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -45,7 +46,7 @@ func NewHold(w *Waiter) *Hold {
 	h.ended, h.cancel = context.WithCancelCause(context.Background())
 	h.stopLease = context.AfterFunc(w.tracker.Context(), func() {
 		if err := w.tracker.Err(); err != nil {
-			h.finish(err)
+			h.lose(err)
 		}
 	})
 	return h
@@ -79,15 +80,53 @@ func (h *Hold) Done() <-chan struct{} {
 	return h.done
 }
 
-// finish records why the hold ended and closes done, once.
-func (h *Hold) finish(err error) {
+// finish records why the hold ended and closes done, once, and reports
+// whether this call did.
+func (h *Hold) finish(err error) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.err == nil {
-		h.err = err
-		close(h.done)
-		h.cancel(err)
+	if h.err != nil {
+		return false
 	}
+	h.err = err
+	close(h.done)
+	h.cancel(err)
+	return true
+}
+
+// lose ends the hold as lost with err, and reports the loss if it is what
+// ended the hold.
+func (h *Hold) lose(err error) {
+	if h.finish(err) {
+		h.reportLost(err)
+	}
+}
+
+// Report reports how a hold that its owner is ending went: released (with
+// the delete's error, releaseErr) when lost is nil, else lost with lost,
+// unless the loss was reported already. Call it before [Hold.End]; a
+// primitive that ends its holds by other means than [Handle.Release] (a
+// queue's Ack or Nack) calls it too.
+func (h *Hold) Report(lost, releaseErr error) {
+	if !obs.On(h.w.obs) {
+		return
+	}
+	h.mu.Lock()
+	reported := h.err != nil // only a loss ends a hold before End
+	h.mu.Unlock()
+	switch {
+	case lost == nil:
+		w := h.w
+		obs.Released(w.obs, w.kind, w.name, w.rev, w.since, releaseErr)
+	case !reported:
+		h.reportLost(lost)
+	}
+}
+
+// reportLost reports the hold as lost with err.
+func (h *Hold) reportLost(err error) {
+	w := h.w
+	obs.Lost(w.obs, w.kind, w.name, w.rev, w.since, err, w.tracker.Err())
 }
 
 // Context returns a context derived from parent that is cancelled when the
@@ -166,7 +205,7 @@ func (h *Hold) monitor(ctx context.Context) {
 			}
 		}
 		if lerr := h.w.tracker.Err(); lerr != nil {
-			h.finish(lerr)
+			h.lose(lerr)
 			return
 		}
 		if errors.Is(err, errs.Lost) && h.isReleasing() {
@@ -175,7 +214,7 @@ func (h *Hold) monitor(ctx context.Context) {
 			return
 		}
 		if errors.Is(err, errs.Lost) || errors.Is(err, errs.SessionExpired) {
-			h.finish(err)
+			h.lose(err)
 			return
 		}
 		if context.Cause(ctx) == context.Canceled && ctx.Err() != nil {

@@ -5,7 +5,9 @@ import (
 	"errors"
 
 	"github.com/coordkit/coordkit/internal/errs"
+	"github.com/coordkit/coordkit/internal/obs"
 	"github.com/coordkit/coordkit/internal/retry"
+	"github.com/coordkit/coordkit/observe"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -49,6 +51,9 @@ func (w *Waiter) waitDelete(ctx context.Context, kv *mvccpb.KeyValue, readRev in
 			return 0, w.tracker.Err()
 		case wr, ok := <-wch:
 			if !ok || wr.Err() != nil || wr.Canceled {
+				if ctx.Err() == nil {
+					obs.WatchRestarted(w.obs, w.kind, string(kv.Key), observe.ReasonBroken, wr.Err())
+				}
 				return 0, w.pause(ctx)
 			}
 			w.calm()

@@ -11,8 +11,10 @@ import (
 
 	"github.com/coordkit/coordkit/internal/errs"
 	"github.com/coordkit/coordkit/internal/lease"
+	"github.com/coordkit/coordkit/internal/obs"
 	"github.com/coordkit/coordkit/internal/retry"
 	"github.com/coordkit/coordkit/internal/session"
+	"github.com/coordkit/coordkit/observe"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -68,6 +70,13 @@ type Waiter struct {
 
 	// next is the key to join with next time, decided by the last Acquire.
 	next string
+
+	// obs receives the waiter's events (see [Observed]); nil for none.
+	// kind and name label them; since is when the hold was taken, set
+	// only when observed.
+	obs        *observe.Observer
+	kind, name string
+	since      time.Time
 }
 
 // Option changes how a [Waiter] acquires and releases.
@@ -94,6 +103,15 @@ func New(s *concurrency.Session, prefix, key string, opts ...Option) *Waiter {
 	return w
 }
 
+// Observe makes the waiter report its acquisitions, releases, losses,
+// retries and broken watches to o (through package obs), labelled with
+// kind (one of observe's Kind constants) and name (the primitive's
+// prefix). A nil o observes nothing. It is a method rather than an
+// [Option] so that an unobserved acquisition allocates nothing for it.
+func (w *Waiter) Observe(o *observe.Observer, kind, name string) {
+	w.obs, w.kind, w.name = o, kind, name
+}
+
 // Key returns the waiter's key.
 func (w *Waiter) Key() string { return w.key }
 
@@ -107,7 +125,12 @@ func (w *Waiter) Tracker() *lease.Tracker { return w.tracker }
 // Claimed records a key that the caller wrote by other means than
 // [Waiter.Acquire] (a queue's claim marker), with its create revision, so
 // that the waiter can hold and release it.
-func (w *Waiter) Claimed(key string, rev int64) { w.key, w.rev, w.next = key, rev, key }
+func (w *Waiter) Claimed(key string, rev int64) {
+	w.key, w.rev, w.next = key, rev, key
+	if obs.On(w.obs) {
+		w.since = time.Now()
+	}
+}
 
 // AwaitLease waits until the lease tracker has confirmed the lease once. A
 // hold must not be reported as taken before: until then a client cut off
@@ -300,9 +323,11 @@ func (w *Waiter) Retrying(ctx context.Context, retry func(), f func(context.Cont
 			err = fmt.Errorf("%w within %v", ErrNoAnswer, d)
 		}
 		cancel()
+		failed := err
 		if !w.again(ctx, &err) {
 			return err
 		}
+		obs.Retried(w.obs, w.kind, w.name, n+1, failed)
 		if retry != nil {
 			retry()
 		}
