@@ -10,6 +10,7 @@
 //	lockctl status NAME [-o table|json]           holders and waiters of NAME
 //	lockctl ls [PREFIX] [-o table|json]           names in use under PREFIX
 //	lockctl release NAME --force [--yes]          break a stuck hold by revoking its lease
+//	lockctl console [--listen ADDR] [--prefix P]... [--allow-write]  a web console (read-only by default)
 //	lockctl dev [--listen ADDR] [--data-dir DIR]  a local single-member etcd to try things out (runs lockctl-dev)
 //	lockctl version
 //

@@ -192,6 +192,7 @@ revokes its lease on exit so the next run does not wait.
 		newStatusCmd(cfg),
 		newLsCmd(cfg),
 		newReleaseCmd(cfg),
+		newConsoleCmd(cfg),
 		newDevCmd(),
 		newVersionCmd(),
 	)
