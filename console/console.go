@@ -37,7 +37,10 @@ type server struct {
 // prefix), "/config?name=NAME" (one configuration's history and diffs)
 // and the endpoints they use; mount it under a path with
 // [http.StripPrefix]. It is safe for concurrent use. Watches it starts
-// for open pages end when those pages' requests end.
+// for open pages end when those pages' requests end: an open page's event
+// stream lasts until its request's context ends, so a server that shuts
+// down gracefully should give its requests a context it cancels then
+// ([http.Server.BaseContext]), as "lockctl console" does.
 func Handler(cli *clientv3.Client, opts ...Option) http.Handler {
 	s := &server{cli: cli, hub: &hub{cli: cli, feeds: map[string]*feed{}}, mux: http.NewServeMux()}
 	for _, o := range opts {

@@ -138,7 +138,6 @@ func nextEvent(r *bufio.Reader) (string, error) {
 	}
 }
 
-
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func hex(n int64) string { return strconv.FormatInt(n, 16) }
