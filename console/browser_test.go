@@ -20,6 +20,10 @@ import (
 // is that things happen, not how fast.
 const browserWait = 15 * time.Second
 
+// live matches once the index follows etcd: its sections are fetched
+// again when the event stream opens, and clicks must not race that.
+const live = `body[data-live]`
+
 // browser starts headless Chromium for the test, or skips the test when
 // no Chromium is installed. Each action runs under its own bounded wait.
 func browser(t *testing.T) context.Context {
@@ -112,13 +116,22 @@ func TestBrowser(t *testing.T) {
 	lock := prefix + "jobs/nightly"
 	sel := fmt.Sprintf(`div.hold[data-name=%q]`, lock)
 
-	do(t, ctx, "open the console", chromedp.Navigate(ts.URL+"/"))
+	name := prefix + "payments/db"
+	for _, d := range []string{"max_conns=10\nhost=a", "max_conns=20\nhost=a"} {
+		if _, err := config.Publish(t.Context(), cli, name, []byte(d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	do(t, ctx, "open the console", chromedp.Navigate(ts.URL+"/"), chromedp.WaitVisible(chromedp.CSS(live)))
 	opened := text(t, ctx, "read the console", "main")
 	if strings.Contains(opened, lock) {
 		t.Fatalf("the page shows %s before anyone took it", lock)
 	}
 	m := hold(t, cli, lock, "host-a")
 	do(t, ctx, "see the new holder", chromedp.WaitVisible(chromedp.CSS(sel+` tr.holder`)))
+	if p := os.Getenv("CONSOLE_SCREENSHOT"); p != "" {
+		shoot(t, ctx, p)
+	}
 
 	do(t, ctx, "release from the page",
 		chromedp.Click(chromedp.CSS(sel+` button.release`)),
@@ -129,16 +142,11 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("release result %q, want released %s", result, m.Key())
 	}
 	testutil.WaitClosed(t, m.Done(), browserWait, "the released mutex's Done")
-	do(t, ctx, "see it free", chromedp.Navigate(ts.URL+"/"), chromedp.WaitNotPresent(chromedp.CSS(sel)))
+	do(t, ctx, "see it free", chromedp.Navigate(ts.URL+"/"), chromedp.WaitVisible(chromedp.CSS(live)), chromedp.WaitNotPresent(chromedp.CSS(sel)))
 
-	name := prefix + "payments/db"
-	for _, d := range []string{"max_conns=10\nhost=a", "max_conns=20\nhost=a"} {
-		if _, err := config.Publish(t.Context(), cli, name, []byte(d)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	do(t, ctx, "render a diff",
 		chromedp.Navigate(ts.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(live)),
 		chromedp.Click(chromedp.CSS(`table.configs a`)),
 		chromedp.WaitVisible(chromedp.CSS(`#diffform`)),
 		chromedp.SetValue(chromedp.CSS(`#diffform select[name=from]`), "1"),
@@ -147,9 +155,6 @@ func TestBrowser(t *testing.T) {
 	diff := text(t, ctx, "read the diff", "#diff")
 	if !strings.Contains(diff, "-max_conns=10") || !strings.Contains(diff, "+max_conns=20") {
 		t.Fatalf("diff %q, want -max_conns=10 and +max_conns=20", diff)
-	}
-	if p := os.Getenv("CONSOLE_SCREENSHOT"); p != "" {
-		shoot(t, ctx, ts.URL+"/config?name="+name+"&from=1&to=2", p)
 	}
 
 	do(t, ctx, "roll back from the page",
@@ -163,11 +168,10 @@ func TestBrowser(t *testing.T) {
 	}
 }
 
-// shoot saves a screenshot of url to path, for the README
-// (CONSOLE_SCREENSHOT=$PWD/../docs/console.png go test -run TestBrowser).
-func shoot(t *testing.T, ctx context.Context, url, path string) {
-	do(t, ctx, "screenshot", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`#diff`)))
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+// shoot saves a screenshot of the page to path, for the README:
+// CONSOLE_SCREENSHOT=$PWD/docs/console.png go test -run TestBrowser ./console
+func shoot(t *testing.T, ctx context.Context, path string) {
+	png, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS("main")))
 	if err != nil {
 		t.Fatal(err)
 	}

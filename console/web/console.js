@@ -24,9 +24,12 @@
   let opened = false;
   // "open" comes once the server watches: what changed since the page
   // was read (or during a reconnect) is fetched then.
+  // body[data-live] tells (tests, too) that the page is following etcd.
   es.addEventListener('open', function () {
-    sections.forEach(function (sec) { if (opened || !sec.dataset.reload) refresh(sec); });
+    const fetched = [];
+    sections.forEach(function (sec) { if (opened || !sec.dataset.reload) fetched.push(refresh(sec)); });
     opened = true;
+    Promise.all(fetched).then(function () { document.body.dataset.live = '1'; });
   });
   es.addEventListener('change', function (ev) {
     sections.forEach(function (sec) {
@@ -34,8 +37,8 @@
     });
   });
   function refresh(sec) {
-    if (sec.dataset.reload) { location.reload(); return; }
-    fetch(sec.dataset.src).then(function (r) { return r.text(); }).then(function (html) {
+    if (sec.dataset.reload) { location.reload(); return Promise.resolve(); }
+    return fetch(sec.dataset.src).then(function (r) { return r.text(); }).then(function (html) {
       sec.innerHTML = html;
       noteLeaders(sec);
     });
