@@ -14,6 +14,7 @@ import (
 	"github.com/coordkit/coordkit/console"
 	"github.com/coordkit/coordkit/internal/holds"
 	"github.com/coordkit/coordkit/internal/testutil"
+	"github.com/coordkit/coordkit/registry"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -254,5 +255,29 @@ func TestEvents(t *testing.T) {
 	got, err := nextEvent(r)
 	if err != nil || got != prefix {
 		t.Fatalf("event = %q, %v; want %q", got, err, prefix)
+	}
+}
+
+// Registered instances show with their state, metadata and TTL left.
+func TestServices(t *testing.T) {
+	t.Parallel()
+	cli := testutil.Client(t, srv)
+	prefix := testutil.Prefix(t, cli)
+	for _, in := range []registry.Instance{
+		{Service: prefix + "payments", ID: "a", Addr: "10.0.0.7:8080", Metadata: map[string]string{"zone": "eu-1"}},
+		{Service: prefix + "payments", ID: "b", Addr: "10.0.0.8:8080", State: registry.Draining},
+	} {
+		reg, err := registry.Register(t.Context(), cli, in, registry.WithTTL(30))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = reg.Deregister(context.Background()) })
+	}
+	ts := serve(t, cli, console.WithPrefix(prefix))
+	_, body := get(t, ts, "/")
+	for _, want := range []string{prefix + "payments", "10.0.0.7:8080", "zone=eu-1", `<tr class="draining"><td>b</td>`, `<tr class="serving"><td>a</td>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %q:\n%s", want, body)
+		}
 	}
 }
