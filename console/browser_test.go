@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/coordkit/coordkit/config"
 	"github.com/coordkit/coordkit/console"
+	"github.com/coordkit/coordkit/election"
 	"github.com/coordkit/coordkit/internal/testutil"
 )
 
@@ -177,5 +178,42 @@ func shoot(t *testing.T, ctx context.Context, path string) {
 	}
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBrowserElection: a change of leader while the page is open is
+// listed under the changes seen since it opened.
+func TestBrowserElection(t *testing.T) {
+	cli := testutil.Client(t, srv)
+	prefix := testutil.Prefix(t, cli)
+	ts := serve(t, cli, console.WithPrefix(prefix))
+	ctx := browser(t)
+	name := prefix + "workers/scheduler"
+	first := election.New(testutil.Session(t, cli, 30), name)
+	wctx, cancel := context.WithTimeout(t.Context(), browserWait)
+	defer cancel()
+	if err := first.Campaign(wctx, "host-a"); err != nil {
+		t.Fatalf("Campaign() = %v", err)
+	}
+	sel := fmt.Sprintf(`div.hold[data-name=%q]`, name)
+	do(t, ctx, "see the leader", chromedp.Navigate(ts.URL+"/"), chromedp.WaitVisible(chromedp.CSS(live)),
+		chromedp.WaitVisible(chromedp.CSS(sel+` tr.holder`)))
+
+	second := election.New(testutil.Session(t, cli, 30), name)
+	won := make(chan error, 1)
+	go func() { won <- second.Campaign(wctx, "host-b") }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-won; err == nil {
+			_ = second.Resign(context.Background())
+		}
+	})
+	do(t, ctx, "see the candidate in line", chromedp.WaitVisible(chromedp.CSS(sel+` tr.waiter`)))
+	if err := first.Resign(wctx); err != nil {
+		t.Fatalf("Resign() = %v", err)
+	}
+	change := text(t, ctx, "see the change of leader", "#changes li")
+	if !strings.Contains(change, name) || !strings.Contains(change, second.Key()) {
+		t.Fatalf("change %q, want %s → %s", change, name, second.Key())
 	}
 }
