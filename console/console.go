@@ -107,7 +107,7 @@ func (s *server) index(w http.ResponseWriter, r *http.Request) {
 		v.Write, v.CSRF = s.opts.write, s.csrf
 		views = append(views, v)
 	}
-	s.render(w, http.StatusOK, "index", map[string]any{"Views": views, "Write": s.opts.write})
+	s.render(w, http.StatusOK, "index", map[string]any{"Views": views, "Write": s.opts.write, "CSRF": s.csrf})
 }
 
 func (s *server) fragment(w http.ResponseWriter, r *http.Request) {

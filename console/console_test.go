@@ -281,3 +281,20 @@ func TestServices(t *testing.T) {
 		}
 	}
 }
+
+// A configuration etcd refuses to show or change reads as refused: the
+// page at 200, a publish at 403, never a server error.
+func TestRBACRefusedConfig(t *testing.T) {
+	t.Parallel()
+	_, cli := testutil.AuthServer(t)
+	ts := serve(t, cli, console.WithPrefix("other/"), console.WithWrite())
+	code, body := get(t, ts, "/config?name=other/db")
+	if code != http.StatusOK || !strings.Contains(body, "permission denied by etcd RBAC") {
+		t.Fatalf("GET /config of a refused name = %d, want 200 with a refusal:\n%s", code, body)
+	}
+	_, page := get(t, ts, "/")
+	code, body = post(t, ts, "/config/publish", url.Values{"name": {"other/db"}, "data": {"x"}, "csrf": {csrf(t, page)}, "confirm": {"yes"}})
+	if code != http.StatusForbidden || !strings.Contains(body, "refused by etcd RBAC") {
+		t.Fatalf("POST /config/publish of a refused name = %d, want %d:\n%s", code, http.StatusForbidden, body)
+	}
+}

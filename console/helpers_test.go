@@ -106,7 +106,7 @@ func post(t testing.TB, ts *httptest.Server, path string, form url.Values) (int,
 	return resp.StatusCode, string(b)
 }
 
-var csrfRE = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+var csrfRE = regexp.MustCompile(`name="csrf" (?:value|content)="([0-9a-f]+)"`)
 
 // csrf reads the handler's token from a page that carries a form.
 func csrf(t testing.TB, body string) string {
