@@ -12,70 +12,9 @@ import (
 
 	"github.com/coordkit/coordkit/etcdclient"
 	"github.com/spf13/cobra"
-	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
-
-// entry is one key of a lock, semaphore or election, as status shows it.
-type entry struct {
-	Key    string      `json:"key"`
-	Role   string      `json:"role"`             // holder or waiter
-	Weight int         `json:"weight,omitempty"` // semaphore permits asked for
-	Limit  int         `json:"limit,omitempty"`  // semaphore limit
-	Lease  string      `json:"lease"`
-	TTL    int64       `json:"ttl"`   // seconds left on the lease, -1 if none
-	Token  int64       `json:"token"` // the key's create revision
-	Holder *holderInfo `json:"holder,omitempty"`
-	Value  string      `json:"value,omitempty"` // when not written by lockctl
-}
-
-// entries reads the keys under prefix in line order, with each hold's
-// role: the holder(s) and leader first, then the waiters. A key that is
-// not a hold of this name (see parseHold) has the role "other".
-func entries(ctx context.Context, cli *clientv3.Client, prefix string) ([]entry, error) {
-	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
-	if err != nil {
-		return nil, err
-	}
-	name := strings.TrimSuffix(prefix, "/")
-	var hs []holdKey
-	var at []int // index in resp.Kvs of each of hs
-	for i, kv := range resp.Kvs {
-		if h, ok := parseHold(kv); ok && h.name == name {
-			hs, at = append(hs, h), append(at, i)
-		}
-	}
-	roles := make([]string, len(resp.Kvs))
-	for i := range roles {
-		roles[i] = "other"
-	}
-	for i, holds := range holders(hs) {
-		roles[at[i]] = map[bool]string{true: "holder", false: "waiter"}[holds]
-	}
-	var out []entry
-	for i, kv := range resp.Kvs {
-		e := entry{Key: string(kv.Key), Role: roles[i], Lease: fmt.Sprintf("%x", kv.Lease), TTL: -1, Token: kv.CreateRevision}
-		value := kv.Value
-		// A semaphore's keys hold {"weight","limit","value"}.
-		if sem, ok := semRecord(kv.Value); ok {
-			e.Weight, e.Limit, value = sem.Weight, sem.Limit, []byte(sem.Value)
-		}
-		if kv.Lease != 0 {
-			if ttl, err := cli.TimeToLive(ctx, clientv3.LeaseID(kv.Lease)); err == nil {
-				e.TTL = ttl.TTL
-			}
-		}
-		var hi holderInfo
-		if json.Unmarshal(value, &hi) == nil && hi.PID != 0 {
-			e.Holder = &hi
-		} else {
-			e.Value = string(value)
-		}
-		out = append(out, e)
-	}
-	return out, nil
-}
 
 // withEntries connects, reads name's entries within the command timeout
 // and hands them to f, with the context and client it used.
@@ -155,50 +94,11 @@ func printEntries(w io.Writer, format string, es []entry) error {
 	for _, e := range es {
 		who := e.Value
 		if e.Holder != nil {
-			who = fmt.Sprintf("%s pid %d: %s", e.Holder.Host, e.Holder.PID, e.Holder.what())
+			who = fmt.Sprintf("%s pid %d: %s", e.Holder.Host, e.Holder.PID, e.Holder.What())
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\n", e.Role, e.Token, e.Lease, e.TTL, who, e.Key)
 	}
 	return tw.Flush()
-}
-
-// lsName is one line of ls: a coordkit name and how many hold or wait.
-type lsName struct {
-	Name    string `json:"name"`
-	Kind    string `json:"kind"`
-	Holders int    `json:"holders"`
-	Waiters int    `json:"waiters"`
-}
-
-// names groups the hold keys among kvs (in line order) by name, in the
-// order each name first appears; other keys are left out.
-func names(kvs []*mvccpb.KeyValue, namespace string) []lsName {
-	groups := map[string][]holdKey{}
-	var order []string
-	for _, kv := range kvs {
-		h, ok := parseHold(kv)
-		if !ok {
-			continue
-		}
-		if _, seen := groups[h.name]; !seen {
-			order = append(order, h.name)
-		}
-		groups[h.name] = append(groups[h.name], h)
-	}
-	var out []lsName
-	for _, n := range order {
-		hs := groups[n]
-		l := lsName{Name: strings.TrimPrefix(n, namespace), Kind: hs[0].kind}
-		for _, holds := range holders(hs) {
-			if holds {
-				l.Holders++
-			} else {
-				l.Waiters++
-			}
-		}
-		out = append(out, l)
-	}
-	return out
 }
 
 func newLsCmd(cfg *config) *cobra.Command {
@@ -357,21 +257,4 @@ func firstOther(es []entry) string {
 		}
 	}
 	return ""
-}
-
-// revokeHold revokes lease id, which carries the hold key, unless the
-// lease also carries a key that is not a hold: revoking it would delete
-// that data too.
-func revokeHold(ctx context.Context, cli *clientv3.Client, id clientv3.LeaseID, key string) error {
-	ttl, err := cli.TimeToLive(ctx, id, clientv3.WithAttachedKeys())
-	if err != nil {
-		return err
-	}
-	for _, k := range ttl.Keys {
-		if _, ok := parseHold(&mvccpb.KeyValue{Key: k, Lease: int64(id)}); !ok {
-			return usagef("the lease %x of %s also carries %s, which is not a hold: revoking it would delete that key too; nothing deleted", int64(id), key, k)
-		}
-	}
-	_, err = cli.Revoke(ctx, id)
-	return err
 }

@@ -194,6 +194,7 @@ revokes its lease on exit so the next run does not wait.
 		newReleaseCmd(cfg),
 		newRegisterCmd(cfg),
 		newDiscoverCmd(cfg),
+		newConsoleCmd(cfg),
 		newDevCmd(),
 		newVersionCmd(),
 	)

@@ -81,26 +81,6 @@ func (o *holdOpts) acquireCtx(ctx context.Context) (context.Context, context.Can
 	return context.WithCancel(ctx)
 }
 
-// holderInfo is stored in the hold's key, for "lockctl status". It names
-// the program but not its arguments, which may hold secrets.
-type holderInfo struct {
-	Host    string `json:"host"`
-	PID     int    `json:"pid"`
-	Program string `json:"program,omitempty"`
-	// Command is read, never written: a value in which another writer
-	// stored the whole argv.
-	Command []string `json:"command,omitempty"`
-	Since   string   `json:"since"`
-}
-
-// what is the holder's program as status shows it.
-func (h *holderInfo) what() string {
-	if h.Program != "" {
-		return h.Program
-	}
-	return strings.Join(h.Command, " ")
-}
-
 // holderValue is --value, or the JSON of a holderInfo for argv.
 func (o *holdOpts) holderValue(argv []string) string {
 	if o.value != "" {
