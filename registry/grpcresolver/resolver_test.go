@@ -191,4 +191,3 @@ func TestBuildNoService(t *testing.T) {
 		t.Fatalf("Build(%q) = %v, want ErrNoService", grpcresolver.Target(""), err)
 	}
 }
-
