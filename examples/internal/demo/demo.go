@@ -69,6 +69,10 @@ func (e *Env) Client() (*clientv3.Client, error) {
 	return cli, nil
 }
 
+// Embedded returns the embedded etcd, so that an example can stop and
+// restart it; nil when the example runs against -endpoints.
+func (e *Env) Embedded() *etcdtest.Cluster { return e.srv }
+
 // Close closes every client and stops the embedded etcd, if any.
 func (e *Env) Close() {
 	e.mu.Lock()
