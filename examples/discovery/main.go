@@ -140,13 +140,16 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	env.Say("\n*** a is stopped cleanly (SIGTERM): it deregisters, then stops serving ***")
 	t0 := time.Now()
-	if err := procs["a"].term(); err != nil {
+	if err := procs["a"].signal(syscall.SIGTERM); err != nil {
 		return err
 	}
 	gone := waitGone(v, "a")
 	env.Say("a left the registry %v after the signal", gone.Sub(t0).Round(time.Millisecond))
 	if gone.Sub(t0) >= ttl {
 		return fmt.Errorf("a left %v after a clean stop: not at once (the TTL is %v)", gone.Sub(t0), ttl)
+	}
+	if err := procs["a"].exited(); err != nil {
+		return err
 	}
 	delete(procs, "a")
 	if counts, err = c.spreadOver(byAddr("b", "c")); err != nil {
@@ -311,15 +314,24 @@ func (p *proc) wait() error {
 	return p.waitErr
 }
 
-// term stops the instance cleanly and waits for it to exit.
-func (p *proc) term() error {
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return err
-	}
+// signal sends sig to the instance.
+func (p *proc) signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// exited waits for the instance to exit and returns an error unless it
+// exited with status 0.
+func (p *proc) exited() error {
 	if err := p.wait(); err != nil {
 		return fmt.Errorf("instance at %s: %w", p.addr, err)
 	}
 	return nil
+}
+
+// term stops the instance cleanly and waits for it to exit.
+func (p *proc) term() error {
+	if err := p.signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	return p.exited()
 }
 
 // kill kills the instance and waits for it to exit.
