@@ -17,6 +17,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -143,7 +144,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := procs["a"].signal(syscall.SIGTERM); err != nil {
 		return err
 	}
-	gone := waitGone(v, "a")
+	gone, err := waitGone(v, "a")
+	if err != nil {
+		return err
+	}
 	env.Say("a left the registry %v after the signal", gone.Sub(t0).Round(time.Millisecond))
 	if gone.Sub(t0) >= ttl {
 		return fmt.Errorf("a left %v after a clean stop: not at once (the TTL is %v)", gone.Sub(t0), ttl)
@@ -161,7 +165,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	t0 = time.Now()
 	procs["b"].kill()
 	delete(procs, "b")
-	gone = waitGone(v, "b")
+	if gone, err = waitGone(v, "b"); err != nil {
+		return err
+	}
 	env.Say("b left the registry %v after the kill", gone.Sub(t0).Round(100*time.Millisecond))
 	if gone.Sub(t0) > ttl+2*time.Second {
 		return fmt.Errorf("b left %v after it was killed: later than its TTL %v + 2 s", gone.Sub(t0), ttl)
@@ -181,7 +187,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if err := srv.Member(0).Restart(ctx); err != nil {
 			return err
 		}
-		waitFresh(v)
+		if err := waitFresh(v); err != nil {
+			return err
+		}
 		env.Say("etcd is back %v after the stop; the registry holds %v", time.Since(t0).Round(100*time.Millisecond), ids(v.Snapshot()))
 		if got := ids(v.Snapshot()); !slices.Equal(got, []string{"c"}) {
 			return fmt.Errorf("after the restart the registry holds %v, want [c]", got)
@@ -222,19 +230,29 @@ func ids(s registry.Snapshot) []string {
 	return out
 }
 
-// waitGone returns when id has left v.
-func waitGone(v *registry.View, id string) time.Time {
+// waitGone returns when id has left v, or an error if it is still there
+// well past its TTL.
+func waitGone(v *registry.View, id string) (time.Time, error) {
+	deadline := time.Now().Add(ttl + 30*time.Second)
 	for slices.Contains(ids(v.Snapshot()), id) {
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("%s is still registered %v after it stopped (its TTL is %v)", id, ttl+30*time.Second, ttl)
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return time.Now()
+	return time.Now(), nil
 }
 
-// waitFresh returns when v reaches etcd again.
-func waitFresh(v *registry.View) {
-	for v.Stale() {
+// waitFresh returns when v reaches etcd again, or an error if it does not
+// within a generous bound.
+func waitFresh(v *registry.View) error {
+	for deadline := time.Now().Add(30 * time.Second); v.Stale(); {
+		if time.Now().After(deadline) {
+			return errors.New("the registry is still stale 30 s after etcd restarted")
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	return nil
 }
 
 // losses records instances that left the registry while their process
