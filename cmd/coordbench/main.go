@@ -123,7 +123,7 @@ type workload struct {
 }
 
 func workloads() []workload {
-	return slices.Concat(mutexWorkloads(), stmWorkloads(), electionWorkloads(), queueWorkloads(), rwmutexWorkloads(), semaphoreWorkloads(), configWorkloads(), gatewayWorkloads())
+	return slices.Concat(mutexWorkloads(), stmWorkloads(), electionWorkloads(), queueWorkloads(), rwmutexWorkloads(), semaphoreWorkloads(), configWorkloads(), gatewayWorkloads(), registryWorkloads())
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {

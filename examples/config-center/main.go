@@ -196,7 +196,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	env.Say("")
 	env.Say("== the history (its own keys: etcd's compaction does not remove it)")
-	if env.Embedded() { // never compact someone's own etcd
+	if env.Embedded() != nil { // never compact someone's own etcd
 		resp, err := ops.Get(ctx, name+"/current")
 		if err != nil {
 			return err

@@ -98,7 +98,7 @@ func startChild(ctx context.Context, env *demo.Env, args []string, service, id s
 	if err != nil {
 		return nil, err
 	}
-	if env.Embedded() {
+	if env.Embedded() != nil {
 		args = []string{"-endpoints", strings.Join(env.Endpoints, ",")}
 	}
 	cmd := exec.Command(self, append([]string{"backend", "-service", service, "-id", id, "-ttl", fmt.Sprint(ttl), "--"}, args...)...)

@@ -57,10 +57,6 @@ func Setup(ctx context.Context, name string, args []string, out io.Writer) (*Env
 	return e, nil
 }
 
-// Embedded reports whether the etcd is the embedded one Setup started, so
-// that an example may do what it must not do to someone's own etcd.
-func (e *Env) Embedded() bool { return e.srv != nil }
-
 // Client returns a new client; each simulated host should have its own.
 func (e *Env) Client() (*clientv3.Client, error) {
 	cli, err := e.Config.New(context.Background())
@@ -72,6 +68,11 @@ func (e *Env) Client() (*clientv3.Client, error) {
 	e.mu.Unlock()
 	return cli, nil
 }
+
+// Embedded returns the embedded etcd, so that an example can do to it what
+// it must not do to someone's own (stop, restart, compact); nil when the
+// example runs against -endpoints.
+func (e *Env) Embedded() *etcdtest.Cluster { return e.srv }
 
 // Close closes every client and stops the embedded etcd, if any.
 func (e *Env) Close() {
