@@ -155,7 +155,7 @@ func demonstrate(ctx context.Context, env *demo.Env) error {
 		rctx, cancel := context.WithCancel(ctx)
 		wg.Go(func() {
 			defer cli.Close()
-			if err := replica(rctx, cli, id, ttl, out); err != nil && rctx.Err() == nil && !errors.Is(err, context.Canceled) {
+			if err := replica(rctx, cli, id, ttl, out); err != nil && rctx.Err() == nil && !errors.Is(err, context.Canceled) && !errors.Is(err, election.ErrClosed) {
 				errs <- fmt.Errorf("replica %s: %w", id, err)
 			}
 		})
