@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	coordbench [-endpoints URLS] [-duration D] [-run REGEXP]
+//	coordbench [-endpoints URLS] [-duration D] [-run REGEXP] [-long]
 //
 // With no -endpoints it starts an embedded single-member etcd (no fsync),
 // so figures show the client-side algorithm and round trips rather than
@@ -120,10 +120,12 @@ type workload struct {
 	ours   side
 	theirs side
 	vs     string // what theirs is: "etcd Mutex", "floor", ...
+	rounds int    // rounds per side; 0 means the default, rounds
+	long   bool   // takes minutes: runs only with -long
 }
 
 func workloads() []workload {
-	return slices.Concat(mutexWorkloads(), stmWorkloads(), electionWorkloads(), queueWorkloads(), rwmutexWorkloads(), semaphoreWorkloads(), configWorkloads(), gatewayWorkloads(), registryWorkloads())
+	return slices.Concat(mutexWorkloads(), stmWorkloads(), electionWorkloads(), queueWorkloads(), rwmutexWorkloads(), semaphoreWorkloads(), configWorkloads(), gatewayWorkloads(), registryWorkloads(), burstWorkloads())
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -139,6 +141,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	duration := fs.Duration("duration", 2*time.Second, "how long each side of each workload runs")
 	only := fs.String("run", "", "run only workloads whose name matches this regular expression")
 	server := fs.String("server", "inprocess", "without -endpoints, where the embedded etcd runs: `inprocess` (in this process, sharing its Go runtime with the clients) or process (in a child process)")
+	long := fs.Bool("long", false, "also run the workloads that take minutes (mutex/burst-10000, mutex/line-10000)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (client and embedded server) to `file`")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -196,15 +199,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"workload", "coordkit/s", "p50", "p99", "other/s", "p50", "p99", "ratio", "other")
 	failed := false
 	for i, w := range workloads() {
-		if !re.MatchString(w.name) {
+		if !re.MatchString(w.name) || w.long && !*long {
 			continue
+		}
+		n := rounds
+		if w.rounds > 0 {
+			n = w.rounds
 		}
 		// The sides alternate in short rounds, so that drift in the machine's
 		// load (GC, the other core's work) falls on both alike, and take
 		// turns going first, so that neither always runs on a store the
 		// other has just grown.
 		var res [2]result
-		for round := 0; round < rounds && !failed; round++ {
+		for round := 0; round < n && !failed; round++ {
 			for _, j := range [][]int{{0, 1}, {1, 0}}[round%2] {
 				s := []side{w.ours, w.theirs}[j]
 				e := &env{cfg: cfg, duration: *duration / rounds, prefix: fmt.Sprintf("/coordbench/%d-%d-%d/", i, round, j)}

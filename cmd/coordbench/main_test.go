@@ -72,3 +72,25 @@ func TestConfigAndGatewayRows(t *testing.T) {
 		require.NotEqual(t, "0.00", m[3], "%s: the other side ran", m[1])
 	}
 }
+
+// extra matches one extra of a line: its name and coordkit's figure.
+func extra(t *testing.T, out, row, name string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(row) + `\s.*\s` + regexp.QuoteMeta(name) + ` ([0-9.]+) vs ([0-9.]+)`).FindStringSubmatch(out)
+	require.NotNil(t, m, "%s: no %s in %q", row, name, out)
+	return m[1]
+}
+
+func TestBurstAndLineRows(t *testing.T) {
+	out, code := bench(t, "-endpoints", strings.Join(srv.Endpoints(), ","), "-run", `^mutex/(burst|line)-100$`)
+	require.Equal(t, 0, code)
+	got := line.FindAllStringSubmatch(out, -1)
+	require.Len(t, got, 2, "one line per workload")
+	for _, m := range got {
+		require.NotEqual(t, "0.0", m[2], "%s: coordkit side ran", m[1])
+		require.NotEqual(t, "0.00", m[3], "%s: the other side ran", m[1])
+		require.Equal(t, "0.00", extra(t, out, m[1], "errors"), "%s: errors", m[1])
+		require.NotEqual(t, "0.00", extra(t, out, m[1], "rpc/handoff"), "%s: RPCs counted", m[1])
+	}
+	require.NotContains(t, out, "mutex/burst-10000", "a long row without -long")
+}

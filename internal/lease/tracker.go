@@ -3,10 +3,12 @@ package lease
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/coordkit/coordkit/internal/errs"
+	"github.com/coordkit/coordkit/internal/retry"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -25,7 +27,8 @@ type Config struct {
 	// Done, when closed, ends the lease at once (the session was closed or
 	// its keep-alive stopped).
 	Done <-chan struct{}
-	// MinInterval is the shortest pause between probes (default 50 ms).
+	// MinInterval is the shortest pause between probes (default 50 ms), and
+	// the first pause after a failed probe; later failures pause longer.
 	MinInterval time.Duration
 	// OnExit, if set, is called when the tracker's goroutine ends.
 	OnExit func()
@@ -34,7 +37,12 @@ type Config struct {
 	Go func(func())
 }
 
-const firstProbeTimeout = 5 * time.Second
+const (
+	firstProbeTimeout = 5 * time.Second
+	// firstProbeMaxPause caps the pause between failed probes before the
+	// first answer, while nothing can be reported as held.
+	firstProbeMaxPause = time.Second
+)
 
 // DefaultMargin is the safety margin for a lease of the given TTL: a tenth
 // of it, at least 100 ms and at most 1 s.
@@ -154,6 +162,12 @@ func (t *Tracker) run(ctx context.Context) {
 		}
 	}()
 	margin := t.cfg.Margin
+	// Failed probes are paced: a server too loaded to answer (its apply
+	// loop behind) is not helped by every session of a burst asking again
+	// 20 times a second. The pause grows from MinInterval and is capped by
+	// the slack left, so probes still come before the deadline; the
+	// deadline alone decides loss, however the probes are paced.
+	failures := retry.Between(t.cfg.MinInterval, time.Hour)
 	next := time.NewTimer(0)
 	defer next.Stop()
 	for {
@@ -185,8 +199,17 @@ func (t *Tracker) run(ctx context.Context) {
 			t.fail(errs.SessionExpired)
 			return
 		}
-		wait := t.cfg.MinInterval
-		if err == nil {
+		var wait time.Duration
+		if err != nil {
+			wait = failures.Next()
+			if d := t.Deadline(); d.IsZero() {
+				wait = min(wait, firstProbeMaxPause)
+			} else {
+				wait = min(wait, time.Until(d)/3)
+			}
+			wait = max(wait, t.cfg.MinInterval)
+		} else {
+			failures.Reset()
 			if margin == 0 {
 				margin = DefaultMargin(remaining)
 			}
@@ -206,9 +229,14 @@ func (t *Tracker) run(ctx context.Context) {
 			} else {
 				expiry.Reset(time.Until(d))
 			}
-			// Probe again when a third of the slack is used, so that a slow
-			// probe or two still renews the deadline before it passes.
-			wait = max(wait, time.Until(d)/3)
+			// Probe again when a quarter to a third of the slack is used, so
+			// that a slow probe or two still renews the deadline before it
+			// passes; the spread keeps the sessions of a burst, started
+			// together, from probing together ever after.
+			wait = t.cfg.MinInterval
+			if slack := time.Until(d); slack > 0 {
+				wait = max(wait, slack/4+rand.N(slack/12+1))
+			}
 		}
 		next.Reset(wait)
 	}

@@ -165,3 +165,91 @@ func TestBindCancelsOnLoss(t *testing.T) {
 		}
 	})
 }
+
+// TestFailedProbesBackOff: while the server fails every probe at once (its
+// apply loop behind), the tracker asks again less and less often instead of
+// every MinInterval, still probes before the deadline, keeps the hold while
+// the deadline has not passed, and renews it when the server answers again.
+func TestFailedProbesBackOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		var (
+			mu     sync.Mutex // guards probes, failing
+			probes int
+		)
+		failing := false
+		tr := Start(Config{Probe: func(context.Context) (time.Duration, bool, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			probes++
+			if failing {
+				return 0, false, errors.New("etcdserver: request timed out")
+			}
+			return 60 * time.Second, false, nil
+		}})
+		defer tr.Stop()
+		<-tr.Ready()
+		first := tr.Deadline()
+		mu.Lock()
+		failing, probes = true, 0
+		mu.Unlock()
+
+		// The next probe fails 15-20 s in (the slack is 59 s); 30 s on,
+		// fixed 50 ms pauses would have sent a few hundred more.
+		time.Sleep(30 * time.Second)
+		mu.Lock()
+		n := probes
+		failing = false
+		mu.Unlock()
+		if n == 0 || n > 20 {
+			t.Fatalf("%d probes in 30 s of failures, want 1 to 20", n)
+		}
+		select {
+		case <-tr.Lost():
+			t.Fatalf("lost at %v with the deadline at %v", time.Since(start), first.Sub(start))
+		default:
+		}
+		// The failures' pauses are capped by a third of the slack, so the
+		// server's answer renews the deadline before it passes.
+		for tr.Deadline().Equal(first) {
+			select {
+			case <-tr.Lost():
+				t.Fatalf("lost at %v: no probe renewed the deadline", time.Since(start))
+			case <-time.After(time.Second):
+			}
+		}
+		if tr.Err() != nil {
+			t.Fatalf("Err() = %v after the server answered again", tr.Err())
+		}
+	})
+}
+
+// TestFailedProbesBeforeFirstAnswer: before the first answer the pauses
+// between failed probes stay short (at most a second), so a hold is ready
+// soon after the server answers.
+func TestFailedProbesBeforeFirstAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var (
+			mu     sync.Mutex // guards probes
+			probes int
+		)
+		tr := Start(Config{Probe: func(context.Context) (time.Duration, bool, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			probes++
+			if probes <= 40 {
+				return 0, false, errors.New("etcdserver: request timed out")
+			}
+			return 60 * time.Second, false, nil
+		}})
+		defer tr.Stop()
+		start := time.Now()
+		<-tr.Ready()
+		if d := time.Since(start); d > 40*1500*time.Millisecond {
+			t.Fatalf("ready after %v for 40 failures: pauses beyond the first-answer cap", d)
+		}
+		if d := time.Since(start); d < 10*time.Second {
+			t.Fatalf("ready after %v for 40 failures: not backing off", d)
+		}
+	})
+}

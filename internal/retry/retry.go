@@ -67,6 +67,10 @@ func (p *Pacer) PauseOr(ctx context.Context, stop <-chan struct{}, stopErr func(
 	}
 }
 
+// Next returns how long the next pause would be, counting it as taken, for
+// a caller that waits in its own select (the lease tracker).
+func (p *Pacer) Next() time.Duration { return p.b.NextBackOff() }
+
 // Reset makes the next pause short again, after a success.
 func (p *Pacer) Reset() { p.b.Reset() }
 
