@@ -33,6 +33,9 @@ func registryWorkloads() []workload {
 		{name: "registry/propagate-N100", unit: "changes", ours: propagate(viewWatcher), theirs: propagate(endpointsWatcher), vs: "etcd endpoints watch"},
 		// The same, to the last of 100 gRPC resolvers' UpdateState.
 		{name: "registry/propagate-grpc-N100", unit: "changes", ours: propagate(ourResolverWatcher), theirs: propagate(etcdResolverWatcher), vs: "etcd resolver"},
+		// The latency is from the response to a delete of an instance's
+		// key by another client to a watcher seeing the key put back.
+		{name: "registry/repair", unit: "repairs", ours: repair(registryRepairer), theirs: repair(watchRepairer), vs: "floor (watch + put)"},
 	}
 }
 
