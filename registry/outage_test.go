@@ -134,7 +134,7 @@ func deletions(t *testing.T, cli *clientv3.Client, prefix string, from int64) in
 func TestWholeClusterOutageShorterThanTTL(t *testing.T) {
 	t.Parallel()
 	es := etcdtest.NewServer(t)
-	const svc, ttl = "/svc", 40
+	const svc, ttl = "/svc", 60 // well past the outage plus gRPC's default backoff after it
 	capped, cappedKA := keepAliveClient(t, es.Endpoints(), true)
 	plain, plainKA := keepAliveClient(t, es.Endpoints(), false)
 	register(t, capped, svc, "capped", registry.WithTTL(ttl))
