@@ -20,6 +20,15 @@
 // etcd's endpoints.Manager and its etcd:/// gRPC resolver see the
 // instances registered here, and a View sees theirs.
 //
+// How soon a registration's keep-alive resumes after etcd comes back is
+// up to the client's gRPC reconnect backoff, which clientv3 leaves at
+// gRPC's default (growing to 120 s): after an outage of 15 s it may wait
+// another 10 s or more, and a longer outage can outlast the TTL though
+// etcd is back. Build the client with
+// [github.com/coordkit/coordkit/etcdclient.Config.New], or give your
+// clientv3.Config the DialOptions that its ClientConfig returns, which cap
+// that backoff at 3 s.
+//
 // Two registrations of one key fight over it: an ID must be unique to one
 // process. A registration on a borrowed session ([WithSession]) lives as
 // long as that session.

@@ -55,8 +55,9 @@ type viewOptions struct {
 
 // WithProbeInterval sets how long a [View] waits without news from etcd
 // before it checks with one small read that etcd still answers; while it
-// does not, the View is stale. The default is 2 s. It panics if d is not
-// positive.
+// does not, the View is stale. Each wait is d give or take a quarter, at
+// random, so that many Views do not all check at once. The default is 2 s.
+// It panics if d is not positive.
 func WithProbeInterval(d time.Duration) ViewOption {
 	if d <= 0 {
 		panic("registry: non-positive probe interval")

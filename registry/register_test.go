@@ -126,14 +126,34 @@ func TestOutageLongerThanTTL(t *testing.T) {
 	r := register(t, cut, "/svc", "a", registry.WithTTL(2))
 	old := r.Status().Lease
 	es.Member(0).Blackhole()
+	cutAt := time.Now()
 	t.Cleanup(es.Member(0).Unblackhole) // before Deregister, which needs etcd
 	eventually(t, "key expired on the server", func() bool { return lease(t, es.Client(), r.Key()) == -1 })
 	eventually(t, "status not registered", func() bool { return !r.Status().Registered })
+	wctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	wch := es.Client().Watch(wctx, r.Key(), clientv3.WithCreatedNotify())
+	<-wch // created: a put from now on is seen
 	es.Member(0).Unblackhole()
+	healed := time.Now()
 	eventually(t, "key back on a new lease", func() bool {
 		l := lease(t, es.Client(), r.Key())
 		return l != -1 && l != old
 	})
+	var back time.Time
+	for back.IsZero() {
+		resp, ok := <-wch // bounded: the key is back, so a put is in the history
+		if !ok {
+			t.Fatal("watch ended")
+		}
+		for _, ev := range resp.Events {
+			if ev.Type == clientv3.EventTypePut && back.IsZero() {
+				back = time.Now()
+			}
+		}
+	}
+	t.Logf("outage of %v (TTL 2 s): the key was back %v after etcd could be reached again",
+		healed.Sub(cutAt).Round(time.Millisecond), back.Sub(healed).Round(time.Millisecond))
 }
 
 // TestDeregisterRacesReRegistration deregisters while the registration

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -159,7 +160,7 @@ func (v *View) run(ctx context.Context) {
 				pace.Reset()
 			}
 		} else {
-			nctx, cancel := context.WithTimeout(ctx, v.probe)
+			nctx, cancel := context.WithTimeout(ctx, jitter(v.probe))
 			var evs []*clientv3.Event
 			evs, relist, err = f.Next(nctx)
 			cancel()
@@ -188,6 +189,13 @@ func (v *View) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// jitter returns d give or take a quarter, drawn afresh each time: Views
+// that etcd's return (or their start) lined up would otherwise all check
+// it again at the same moment, each probe interval.
+func jitter(d time.Duration) time.Duration {
+	return d*3/4 + rand.N(d/2+1)
 }
 
 // check asks etcd for one key, to tell a quiet service from an etcd that

@@ -94,3 +94,14 @@ func TestBurstAndLineRows(t *testing.T) {
 	}
 	require.NotContains(t, out, "mutex/burst-10000", "a long row without -long")
 }
+
+// TestRegistryRepairRow: every key deleted by another client is put back
+// (a side fails if one is not within 10 s), on both sides.
+func TestRegistryRepairRow(t *testing.T) {
+	out, code := bench(t, "-endpoints", strings.Join(srv.Endpoints(), ","), "-duration", "300ms", "-run", `^registry/repair$`)
+	require.Equal(t, 0, code, out)
+	got := line.FindAllStringSubmatch(out, -1)
+	require.Len(t, got, 1, "one line per workload")
+	require.NotEqual(t, "0.0", got[0][2], "coordkit side ran")
+	require.NotEqual(t, "0.00", got[0][3], "the other side ran")
+}

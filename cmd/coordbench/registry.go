@@ -14,6 +14,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/naming/endpoints"
 	etcdresolver "go.etcd.io/etcd/client/v3/naming/resolver"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/serviceconfig"
 )
@@ -33,6 +34,9 @@ func registryWorkloads() []workload {
 		{name: "registry/propagate-N100", unit: "changes", ours: propagate(viewWatcher), theirs: propagate(endpointsWatcher), vs: "etcd endpoints watch"},
 		// The same, to the last of 100 gRPC resolvers' UpdateState.
 		{name: "registry/propagate-grpc-N100", unit: "changes", ours: propagate(ourResolverWatcher), theirs: propagate(etcdResolverWatcher), vs: "etcd resolver"},
+		// The latency is from the response to a delete of an instance's
+		// key by another client to a watcher seeing the key put back.
+		{name: "registry/repair", unit: "repairs", ours: repair(registryRepairer), theirs: repair(watchRepairer), vs: "floor (watch + put)"},
 	}
 }
 
@@ -152,6 +156,58 @@ func (reportingConn) ReportError(error)                                    {}
 func (reportingConn) NewAddress([]resolver.Address)                        {}
 func (reportingConn) ParseServiceConfig(string) *serviceconfig.ParseResult { return nil }
 
+// msgCountedClient returns a new client, closed when the workload side ends,
+// that adds to n each unary request it sends and each message it sends or
+// receives on a stream (a watch's events, a keep-alive).
+func (e *env) msgCountedClient(n *atomic.Int64) (*clientv3.Client, error) {
+	cc, err := e.cfg.ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	unary := func(ctx context.Context, method string, req, reply any, conn *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		n.Add(1)
+		return invoker(ctx, method, req, reply, conn, opts...)
+	}
+	stream := func(ctx context.Context, desc *grpc.StreamDesc, conn *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		cs, err := streamer(ctx, desc, conn, method, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return countedStream{cs, n}, nil
+	}
+	cc.DialOptions = append(cc.DialOptions, grpc.WithChainUnaryInterceptor(unary), grpc.WithChainStreamInterceptor(stream))
+	cli, err := clientv3.New(cc)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	e.clients = append(e.clients, cli)
+	e.mu.Unlock()
+	return cli, nil
+}
+
+// countedStream counts the messages sent and received on a stream.
+type countedStream struct {
+	grpc.ClientStream
+	n *atomic.Int64
+}
+
+func (s countedStream) SendMsg(m any) error {
+	err := s.ClientStream.SendMsg(m)
+	if err == nil {
+		s.n.Add(1)
+	}
+	return err
+}
+
+func (s countedStream) RecvMsg(m any) error {
+	err := s.ClientStream.RecvMsg(m)
+	if err == nil {
+		s.n.Add(1)
+	}
+	return err
+}
+
 // target is what the watchers are waiting for: addr present or absent.
 type target struct {
 	addr    string
@@ -190,8 +246,9 @@ func propagate(w watcher) side {
 		var ready sync.WaitGroup
 		ready.Add(watchers)
 		var clis []*clientv3.Client
+		var msgs atomic.Int64
 		for range watcherClients {
-			cli, err := e.client()
+			cli, err := e.msgCountedClient(&msgs)
 			if err != nil {
 				return r, err
 			}
@@ -231,7 +288,7 @@ func propagate(w watcher) side {
 			}
 			return last.Sub(t0), nil
 		}
-		start := time.Now()
+		start, msgs0 := time.Now(), msgs.Load()
 		for i := 1; time.Since(start) < e.duration || r.ops == 0; i++ {
 			addr := fmt.Sprintf("host-%d:80", i)
 			key := svc + "/" + addr
@@ -256,7 +313,11 @@ func propagate(w watcher) side {
 			}
 		}
 		r.elapsed = time.Since(start)
-		r.extra = map[string]float64{"commit-ms": float64(commit.Microseconds()) / 1000 / float64(r.ops)}
+		r.extra = map[string]float64{
+			"commit-ms": float64(commit.Microseconds()) / 1000 / float64(r.ops),
+			// Each op is two changes, the put and the delete.
+			"watcher-msgs/change": float64(msgs.Load()-msgs0) / float64(2*r.ops),
+		}
 		return r, nil
 	}
 }
