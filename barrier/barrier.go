@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/coordkit/coordkit/internal/follow"
+	"github.com/coordkit/coordkit/internal/obs"
+	"github.com/coordkit/coordkit/internal/retry"
 	"github.com/coordkit/coordkit/internal/waitq"
 	"github.com/coordkit/coordkit/observe"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -69,7 +71,8 @@ func (b *Barrier) Release(ctx context.Context) error {
 // is not held now. It returns only when it has seen the barrier's key
 // absent or deleted, or with an error: one that satisfies errors.Is(err,
 // ctx.Err()) when ctx ends, etcd's refusal when the user may not read the
-// key, or an error when the client is closed. A watch that breaks
+// key, or an error when the client is closed; etcd's transient errors are
+// retried (see the package's table). A watch that breaks
 // (compaction, leader loss, a closed channel) is re-established, never
 // taken as a release. A waiter whose watch is broken while the barrier is
 // released and held again at once may miss that release if etcd compacted
@@ -82,7 +85,7 @@ func (b *Barrier) Wait(ctx context.Context) error {
 }
 
 func (b *Barrier) wait(ctx context.Context) error {
-	resp, err := b.cli.Get(ctx, b.key, clientv3.WithCountOnly())
+	resp, err := b.read(ctx)
 	if err != nil {
 		return err
 	}
@@ -97,7 +100,7 @@ func (b *Barrier) wait(ctx context.Context) error {
 			return err
 		}
 		if relist {
-			if resp, err = b.cli.Get(ctx, b.key, clientv3.WithCountOnly()); err != nil {
+			if resp, err = b.read(ctx); err != nil {
 				return err
 			}
 			if resp.Count == 0 {
@@ -112,4 +115,22 @@ func (b *Barrier) wait(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// read reads whether the barrier is held, sending the read again after
+// etcd's transient errors (a lost quorum, an overloaded member) for as
+// long as ctx lasts: Wait asked to block until the barrier is released.
+func (b *Barrier) read(ctx context.Context) (*clientv3.GetResponse, error) {
+	var resp *clientv3.GetResponse
+	attempt, last := 0, error(nil)
+	err := retry.Do(ctx, func(ctx context.Context) (err error) {
+		if attempt > 0 {
+			obs.Retried(b.opts.observer, observe.KindBarrier, b.key, attempt, last)
+		}
+		attempt++
+		resp, err = b.cli.Get(ctx, b.key, clientv3.WithCountOnly())
+		last = err
+		return err
+	})
+	return resp, err
 }

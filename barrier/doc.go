@@ -52,8 +52,7 @@
 //	                unreachable
 //	Barrier.Hold,   returned                   an error       returned          ctx's error
 //	Barrier.Release
-//	Barrier.Wait    reads retried by the etcd  an error       returned at once  ctx's error
-//	                client, the watch
+//	Barrier.Wait    reads retried, the watch   an error       returned at once  ctx's error
 //	                re-established
 //	Enter           retried; ErrLost once the  an error       returned at once  ctx's error; key deleted
 //	                lease cannot be confirmed

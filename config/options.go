@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/user"
 	"time"
+
+	"github.com/coordkit/coordkit/observe"
 )
 
 // DefaultMaxRequestBytes is etcd's default limit on the size of one request
@@ -29,6 +31,7 @@ type options struct {
 	snapshot        string
 	check           time.Duration
 	startTimeout    time.Duration
+	obs             *observe.Observer
 }
 
 func buildOptions(opts []Option) options {
@@ -109,6 +112,13 @@ func WithCheckInterval(d time.Duration) Option {
 		panic(fmt.Sprintf("config: check interval %v <= 0", d))
 	}
 	return optionFunc(func(o *options) { o.check = d })
+}
+
+// WithObserver makes a [Watcher] report each restart of its watch to o
+// (WatchRestarted, as [observe.KindConfig] with the current key as name).
+// A nil o observes nothing. Used by [Watch].
+func WithObserver(o *observe.Observer) Option {
+	return optionFunc(func(opts *options) { opts.obs = o })
 }
 
 // WithStartTimeout bounds how long [Watch] waits for its first read of

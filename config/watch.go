@@ -10,6 +10,7 @@ import (
 	"github.com/coordkit/coordkit/internal/errs"
 	"github.com/coordkit/coordkit/internal/follow"
 	"github.com/coordkit/coordkit/internal/retry"
+	"github.com/coordkit/coordkit/observe"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -101,7 +102,7 @@ func Watch[T any](ctx context.Context, cli *clientv3.Client, name string, decode
 	}
 	wctx, wcancel := context.WithCancel(context.Background())
 	w.cancel = wcancel
-	go w.run(wctx, follow.New(cli, currentKey(name), rev), rev == 0)
+	go w.run(wctx, follow.New(cli, currentKey(name), rev, follow.Observed(w.o.obs, observe.KindConfig)), rev == 0)
 	return w, nil
 }
 

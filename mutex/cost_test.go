@@ -2,6 +2,7 @@ package mutex_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/coordkit/coordkit/internal/testutil"
 	"github.com/coordkit/coordkit/mutex"
@@ -23,4 +24,32 @@ func TestUncontendedLockIsOneTxn(t *testing.T) {
 		require.NoError(t, m.Unlock(t.Context()))
 	}
 	require.Equal(t, int64(3), c.Txns.Load(), "Txns for 3 uncontended Lock+Unlock")
+}
+
+// TestContendedHandOffIsThreeTxns: a new handle's Lock that finds the lock
+// held costs the put-if-empty that fails, its joining Txn and, once the
+// holder's key is deleted, one re-check of the line: the watch it waits
+// with costs no Txn, and the hold's monitor of its own key none either.
+func TestContendedHandOffIsThreeTxns(t *testing.T) {
+	t.Parallel()
+	cli := testutil.Client(t, srv)
+	pfx := testutil.Prefix(t, cli)
+	holder := mutex.New(testutil.Session(t, cli, 10), pfx+"lock")
+	require.NoError(t, holder.Lock(t.Context()))
+	wcli, c := testutil.CountedClient(t, srv)
+	waiter := mutex.New(testutil.Session(t, wcli, 10), pfx+"lock")
+	c.Txns.Store(0)
+	errc := make(chan error, 1)
+	go func() { errc <- waiter.Lock(t.Context()) }()
+	require.Eventually(t, func() bool { return len(testutil.Keys(t, cli, pfx)) == 2 }, 30*time.Second, 5*time.Millisecond)
+	time.Sleep(100 * time.Millisecond) // the waiter's watch is open: no gap to close
+	require.NoError(t, holder.Unlock(t.Context()))
+	select {
+	case err := <-errc:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Lock() did not return after Unlock")
+	}
+	require.Equal(t, int64(3), c.Txns.Load(), "Txns for a contended Lock")
+	require.NoError(t, waiter.Unlock(t.Context()))
 }

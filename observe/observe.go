@@ -2,7 +2,7 @@ package observe
 
 import "time"
 
-// Kinds of hold reported in the events' Kind field. They are a small
+// Kinds of primitive reported in the events' Kind field. They are a small
 // fixed set, fit for a metric label.
 const (
 	KindMutex     = "mutex"
@@ -12,6 +12,12 @@ const (
 	KindElection  = "election"
 	KindBarrier   = "barrier"
 	KindQueue     = "queue"
+	// KindRegistry is a registry registration: it reports the loss of
+	// its lease (then registers again on a new one) and its watch's
+	// restarts.
+	KindRegistry = "registry"
+	// KindConfig is a config Watcher: it reports its watch's restarts.
+	KindConfig = "config"
 )
 
 // Results of an acquisition, in [Acquire.Result]: a small fixed set, fit

@@ -3,6 +3,8 @@ package registry
 import (
 	"time"
 
+	"github.com/coordkit/coordkit/observe"
+
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
@@ -16,6 +18,7 @@ func (f optionFunc) apply(o *options) { f(o) }
 type options struct {
 	ttl     int
 	session *concurrency.Session
+	obs     *observe.Observer
 }
 
 // defaultTTL is short enough that a crashed instance leaves its callers
@@ -40,6 +43,14 @@ func WithTTL(ttl int) Option {
 // [ErrSessionExpired]: the lease is the caller's, so it cannot be replaced.
 func WithSession(s *concurrency.Session) Option {
 	return optionFunc(func(o *options) { o.session = s })
+}
+
+// WithObserver reports to o, as [observe.KindRegistry] with the key as
+// name: the loss of the lease the key was on, as Lost (the registration
+// then puts the key on a new lease, as it always does), and each restart of
+// the watch on the key, as WatchRestarted. A nil o observes nothing.
+func WithObserver(o *observe.Observer) Option {
+	return optionFunc(func(opts *options) { opts.obs = o })
 }
 
 // ViewOption configures [Watch].

@@ -8,7 +8,9 @@ import (
 
 	"github.com/coordkit/coordkit/internal/errs"
 	"github.com/coordkit/coordkit/internal/follow"
+	"github.com/coordkit/coordkit/internal/obs"
 	"github.com/coordkit/coordkit/internal/retry"
+	"github.com/coordkit/coordkit/observe"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -21,6 +23,7 @@ type Registration struct {
 	key  string
 	ttl  int
 	own  bool // the registration grants its leases, rather than borrowing one
+	obs  *observe.Observer
 	stop context.CancelFunc
 	done chan struct{} // closed when run returns
 
@@ -34,7 +37,8 @@ type Registration struct {
 	sess      *concurrency.Session
 	gone      bool // etcd said sess's lease is gone before its keep-alive noticed
 	deregging bool
-	err       error // why run ended; nil while it runs
+	since     time.Time // when the key was first stored on the current lease
+	err       error     // why run ended; nil while it runs
 }
 
 // Status is what a [Registration] knows of its key.
@@ -72,7 +76,7 @@ func Register(ctx context.Context, cli *clientv3.Client, inst Instance, opts ...
 	r := &Registration{
 		cli: cli, key: inst.Key(), ttl: o.ttl, own: o.session == nil, stop: stop,
 		done: make(chan struct{}), inst: inst, gen: 1, storedc: make(chan struct{}),
-		sess: o.session,
+		sess: o.session, obs: o.obs,
 	}
 	go r.run(lctx)
 	if err := r.waitStored(ctx, 1); err != nil {
@@ -91,7 +95,7 @@ func Register(ctx context.Context, cli *clientv3.Client, inst Instance, opts ...
 // run keeps the key stored until ctx ends or the registration cannot go on.
 func (r *Registration) run(ctx context.Context) {
 	defer close(r.done)
-	f := follow.New(r.cli, r.key, 0)
+	f := follow.New(r.cli, r.key, 0, follow.Observed(r.obs, observe.KindRegistry))
 	defer f.Close()
 	pace := retry.New()
 	need := true // the key must be put (again)
@@ -175,6 +179,12 @@ func (r *Registration) session(ctx context.Context) (sess *concurrency.Session, 
 				return sess, false, nil
 			}
 		}
+		if ctx.Err() == nil { // not the registration's own end
+			r.mu.Lock()
+			since := r.since
+			r.mu.Unlock()
+			obs.Lost(r.obs, observe.KindRegistry, r.key, 0, since, errs.SessionExpired, nil)
+		}
 		if !r.own {
 			return nil, false, ErrSessionExpired
 		}
@@ -218,6 +228,9 @@ func (r *Registration) put(ctx context.Context, sess *concurrency.Session, f *fo
 	f.Reset(resp.Header.Revision)
 	r.mu.Lock()
 	r.stored = max(r.stored, gen)
+	if r.status.Lease != sess.Lease() {
+		r.since = time.Now()
+	}
 	r.status = Status{Registered: true, Lease: sess.Lease()}
 	r.broadcast()
 	r.mu.Unlock()

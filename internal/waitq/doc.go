@@ -15,9 +15,12 @@
 // Watches start in sync with the store: a watch that starts from an old
 // revision is served by etcd's catch-up loop, which runs every 100 ms and
 // delays etcd's own Mutex's hand-over of a contended lock. WaitDelete
-// starts its watch at the current revision and closes the gap between its
-// read and the watch by checking the revision at which the watch was
-// created.
+// follows the key with internal/follow, whose watch starts at the current
+// revision, and closes the gap between its read and the watch by reading
+// again at the revision at which the watch was created
+// ([follow.Follower.Started]). Every wait in this package, and the hold's
+// monitor of its own key ([Waiter.WaitDeleteFrom]), waits through that one
+// follower.
 //
 // The line ahead of a waiter only shrinks: no key can be created with a
 // smaller create revision than one that exists. So "nobody is ahead" at any

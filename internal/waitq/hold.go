@@ -200,6 +200,7 @@ func (h *Hold) monitor(ctx context.Context) {
 			var resp *clientv3.TxnResponse
 			resp, err = h.w.Check(ctx, clientv3.OpGet(h.w.key, clientv3.WithCountOnly()))
 			if err == nil {
+				h.w.calm()
 				readRev = resp.Header.Revision
 				continue
 			}
