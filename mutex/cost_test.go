@@ -30,26 +30,43 @@ func TestUncontendedLockIsOneTxn(t *testing.T) {
 // held costs the put-if-empty that fails, its joining Txn and, once the
 // holder's key is deleted, one re-check of the line: the watch it waits
 // with costs no Txn, and the hold's monitor of its own key none either.
+// A watch that opens only after the holder's Unlock (a loaded machine)
+// costs one more re-check, so a round may cost 4; rounds are tried until
+// one shows the cost when nothing is late.
 func TestContendedHandOffIsThreeTxns(t *testing.T) {
 	t.Parallel()
 	cli := testutil.Client(t, srv)
 	pfx := testutil.Prefix(t, cli)
 	holder := mutex.New(testutil.Session(t, cli, 10), pfx+"lock")
-	require.NoError(t, holder.Lock(t.Context()))
 	wcli, c := testutil.CountedClient(t, srv)
-	waiter := mutex.New(testutil.Session(t, wcli, 10), pfx+"lock")
-	c.Txns.Store(0)
-	errc := make(chan error, 1)
-	go func() { errc <- waiter.Lock(t.Context()) }()
-	require.Eventually(t, func() bool { return len(testutil.Keys(t, cli, pfx)) == 2 }, 30*time.Second, 5*time.Millisecond)
-	time.Sleep(100 * time.Millisecond) // the waiter's watch is open: no gap to close
-	require.NoError(t, holder.Unlock(t.Context()))
-	select {
-	case err := <-errc:
-		require.NoError(t, err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("Lock() did not return after Unlock")
+	ws := testutil.Session(t, wcli, 10)
+	round := func() int64 {
+		require.NoError(t, holder.Lock(t.Context()))
+		waiter := mutex.New(ws, pfx+"lock")
+		c.Txns.Store(0)
+		errc := make(chan error, 1)
+		go func() { errc <- waiter.Lock(t.Context()) }()
+		require.Eventually(t, func() bool { return len(testutil.Keys(t, cli, pfx)) == 2 }, 30*time.Second, 5*time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // most likely the waiter's watch is open by now
+		require.NoError(t, holder.Unlock(t.Context()))
+		select {
+		case err := <-errc:
+			require.NoError(t, err)
+		case <-time.After(30 * time.Second):
+			t.Fatal("Lock() did not return after Unlock")
+		}
+		n := c.Txns.Load()
+		require.NoError(t, waiter.Unlock(t.Context()))
+		return n
 	}
-	require.Equal(t, int64(3), c.Txns.Load(), "Txns for a contended Lock")
-	require.NoError(t, waiter.Unlock(t.Context()))
+	var costs []int64
+	for range 5 {
+		n := round()
+		costs = append(costs, n)
+		require.LessOrEqual(t, n, int64(4), "Txns for a contended Lock, rounds so far %v", costs)
+		if n == 3 {
+			return
+		}
+	}
+	t.Fatalf("no round of a contended Lock cost 3 Txns: %v", costs)
 }
