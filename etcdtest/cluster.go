@@ -62,6 +62,16 @@ func NewCluster(tb testing.TB, n int, opts ...Option) *Cluster {
 // directory that Close removes when dir is empty. The caller must call
 // [Cluster.Close].
 func Start(ctx context.Context, dir string, opts ...Option) (*Cluster, error) {
+	return StartCluster(ctx, 1, dir, opts...)
+}
+
+// StartCluster is [Start] for a cluster of n members, for tools that
+// measure what a quorum costs (such as coordbench -members 3). It panics
+// if n is less than 1.
+func StartCluster(ctx context.Context, n int, dir string, opts ...Option) (*Cluster, error) {
+	if n < 1 {
+		panic(fmt.Sprintf("etcdtest: StartCluster with %d members", n))
+	}
 	own := false
 	if dir == "" {
 		d, err := os.MkdirTemp("", "etcdtest-")
@@ -70,7 +80,7 @@ func Start(ctx context.Context, dir string, opts ...Option) (*Cluster, error) {
 		}
 		dir, own = d, true
 	}
-	c, err := start(ctx, 1, dir, own, buildOptions(opts))
+	c, err := start(ctx, n, dir, own, buildOptions(opts))
 	if err != nil && own {
 		os.RemoveAll(dir)
 	}

@@ -141,6 +141,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	duration := fs.Duration("duration", 2*time.Second, "how long each side of each workload runs")
 	only := fs.String("run", "", "run only workloads whose name matches this regular expression")
 	server := fs.String("server", "inprocess", "without -endpoints, where the embedded etcd runs: `inprocess` (in this process, sharing its Go runtime with the clients) or process (in a child process)")
+	members := fs.Int("members", 1, "with -server inprocess, how many members the embedded etcd cluster has (3 measures what a quorum costs)")
 	long := fs.Bool("long", false, "also run the workloads that take minutes (mutex/burst-10000, mutex/line-10000)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (client and embedded server) to `file`")
 	if err := fs.Parse(args); err != nil {
@@ -171,8 +172,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch {
 	case len(cfg.Endpoints) > 0:
 		fmt.Fprintf(stdout, "etcd at %s\n", strings.Join(cfg.Endpoints, ","))
+	case *members < 1 || (*members > 1 && *server != "inprocess"):
+		fmt.Fprintf(stderr, "coordbench: -members %d: want 1 or more, and more than 1 only with -server inprocess\n", *members)
+		return 2
 	case *server == "inprocess":
-		srv, err := etcdtest.Start(ctx, "")
+		srv, err := etcdtest.StartCluster(ctx, *members, "")
 		if err != nil {
 			fmt.Fprintf(stderr, "coordbench: start embedded etcd: %v\n", err)
 			return 1
@@ -180,7 +184,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer srv.Close()
 		cfg = etcdclient.Default()
 		cfg.Endpoints = srv.Endpoints()
-		fmt.Fprintf(stdout, "embedded etcd at %s (in this process)\n", cfg.Endpoints[0])
+		fmt.Fprintf(stdout, "embedded etcd at %s (%d member(s), in this process)\n", strings.Join(cfg.Endpoints, ","), *members)
 	case *server == "process":
 		ep, stop, err := startChild(ctx)
 		if err != nil {

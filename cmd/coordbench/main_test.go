@@ -56,6 +56,8 @@ func TestBadFlags(t *testing.T) {
 		{"-server", "elsewhere"},
 		{"-duration", "0s"},
 		{"-run", "("},
+		{"-members", "0"},
+		{"-members", "3", "-server", "process"},
 	} {
 		_, code := bench(t, args...)
 		require.Equal(t, 2, code, "%v", args)
