@@ -1,6 +1,7 @@
 // Quickstart is a tour of coordkit in one process: three workers, each
 // with its own etcd client and session as if on three hosts, use every
-// primitive in turn.
+// primitive in turn, then register as instances of a service and follow a
+// configuration.
 //
 //	go run ./examples/quickstart [-endpoints URLS]
 //
@@ -79,6 +80,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		{"queue: jobs spread over the workers, each done once", tourQueue},
 		{"double barrier: everyone starts together, leaves together", tourBarrier},
 		{"stm: a transfer between accounts keeps the sum", tourSTM},
+		{"registry: instances register, drain and leave; a View follows them", tourRegistry},
+		{"config: a typed config reloaded live, a bad value refused, a rollback", tourConfig},
 	} {
 		env.Say("== %s", step.title)
 		if err := step.f(ctx, env, workers); err != nil {
