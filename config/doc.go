@@ -21,7 +21,9 @@
 // # Publishing
 //
 // [Publish] writes the current value and the next version key in one
-// transaction, which commits only if that version key does not exist yet:
+// transaction, which commits only if the current key has not changed since
+// Publish read the latest version (so neither a concurrent publish nor
+// [WithRetention]'s deletion of old version keys can slip in between):
 // concurrent publishers get distinct consecutive versions, and
 // [WithExpectedVersion] turns this into compare-and-set. A validator
 // ([WithValidator]) runs before anything is written. [Rollback] publishes

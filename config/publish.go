@@ -18,8 +18,8 @@ const requestOverhead, opOverhead = 512, 32
 // who, when and why ([WithAuthor], [WithComment]). It returns the version
 // written.
 //
-// The transaction commits only if no other version was published since
-// Publish read the latest one, so concurrent publishers get distinct
+// The transaction commits only if nothing was published since Publish
+// read the latest version (the current key is unchanged), so concurrent publishers get distinct
 // consecutive versions: Publish reads again and retries when it loses the
 // race, unless [WithExpectedVersion] was given, in which case it returns
 // [ErrConflict]. The validator of [WithValidator] runs first: if it refuses,
@@ -69,7 +69,7 @@ func publish(ctx context.Context, cli *clientv3.Client, name string, data []byte
 		}
 	}
 	for {
-		latest, err := latestVersion(ctx, cli, name)
+		latest, curRev, err := latestVersion(ctx, cli, name)
 		if err != nil {
 			return 0, err
 		}
@@ -88,29 +88,44 @@ func publish(ctx context.Context, cli *clientv3.Client, name string, data []byte
 			start, _ := versionRange(name)
 			ops = append(ops, clientv3.OpDelete(start, clientv3.WithRange(versionKey(name, next-o.keep+1))))
 		}
-		resp, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(vk), "=", 0)).Then(ops...).Commit()
+		// The current key guards the whole read: every publish rewrites it,
+		// while the version key alone may have been deleted again by
+		// retention after another publisher wrote past it.
+		resp, err := cli.Txn(ctx).If(
+			clientv3.Compare(clientv3.ModRevision(cur), "=", curRev),
+			clientv3.Compare(clientv3.CreateRevision(vk), "=", 0),
+		).Then(ops...).Commit()
 		if err != nil {
 			return 0, refused(err, name)
 		}
 		if resp.Succeeded {
 			return next, nil
 		}
-		// Another publisher took version next: read the latest again.
+		// Another publisher published since the read: read again.
 	}
 }
 
-// latestVersion returns the highest version number of name, 0 if none.
-func latestVersion(ctx context.Context, cli *clientv3.Client, name string) (int64, error) {
+// latestVersion returns the highest version number of name (0 if none)
+// and the mod revision of its current key (0 if absent), read at one
+// revision: the current key first, then the version keys as of that read.
+func latestVersion(ctx context.Context, cli *clientv3.Client, name string) (latest, curRev int64, err error) {
+	cur, err := cli.Get(ctx, currentKey(name), clientv3.WithKeysOnly())
+	if err != nil {
+		return 0, 0, refused(err, name)
+	}
+	if len(cur.Kvs) > 0 {
+		curRev = cur.Kvs[0].ModRevision
+	}
 	start, end := versionRange(name)
-	resp, err := cli.Get(ctx, start, clientv3.WithRange(end), clientv3.WithKeysOnly(),
+	resp, err := cli.Get(ctx, start, clientv3.WithRange(end), clientv3.WithKeysOnly(), clientv3.WithRev(cur.Header.Revision),
 		clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(1))
 	if err != nil {
-		return 0, refused(err, name)
+		return 0, 0, refused(err, name)
 	}
 	if len(resp.Kvs) == 0 {
-		return 0, nil
+		return 0, curRev, nil
 	}
-	return keyVersion(name, string(resp.Kvs[0].Key)), nil
+	return keyVersion(name, string(resp.Kvs[0].Key)), curRev, nil
 }
 
 // refused adds [ErrRefused] and what the user lacks to an error that etcd's
