@@ -33,7 +33,10 @@
 //
 // [Watch] reads the value and follows its key from that read's revision.
 // [Watcher.Load] never blocks and only ever returns a value that decoded
-// and validated; versions only increase. While etcd is unreachable the
+// and validated; versions only increase. If the current value is refused
+// when Watch starts, the watcher starts from the newest good one of the
+// last 10 versions, else from the snapshot file ([WithSnapshotFile]), else
+// Watch fails with [ErrInvalid]. While etcd is unreachable the
 // watcher keeps its last value and [Watcher.Stale] says so; it catches up
 // when etcd answers again. With [WithSnapshotFile] it also keeps the last
 // value in a local file for a start without etcd.

@@ -10,7 +10,9 @@ var (
 	// ErrInvalid is returned by [Publish] and [Rollback] when the validator
 	// given with [WithValidator] refuses the value; nothing is written. A
 	// [Watcher] sends it on [Watcher.Errors] for a value that fails to
-	// decode or validate, which it does not apply.
+	// decode or validate, which it does not apply. [Watch] returns it when
+	// neither the current value nor a recent version nor the snapshot
+	// file holds a good value.
 	ErrInvalid = errors.New("config: invalid value")
 
 	// ErrConflict is returned by [Publish] and [Rollback] with
