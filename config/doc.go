@@ -18,6 +18,11 @@
 // [History] and [Watch], read and write to [Publish] and [Rollback]. A call
 // refused by access control returns an error wrapping [ErrRefused].
 //
+// Only keys of exactly 20 digits after name/v/ are versions; other keys
+// there are ignored. Do not name a configuration name/v/… (such as
+// "app/v/0"): its keys can fall among name's version keys, where
+// [WithRetention] on name deletes them with the old versions.
+//
 // # Publishing
 //
 // [Publish] writes the current value and the next version key in one

@@ -17,7 +17,9 @@ var (
 
 	// ErrConflict is returned by [Publish] and [Rollback] with
 	// [WithExpectedVersion] when the current version is not the expected
-	// one: someone else published since the caller read it.
+	// one: someone else published since the caller read it. They also
+	// return it, with or without that option, when they gave up because
+	// their transaction kept failing while nothing was published.
 	ErrConflict = errors.New("config: version conflict")
 
 	// ErrTooLarge is returned by [Publish] and [Rollback], before anything

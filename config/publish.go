@@ -6,12 +6,17 @@ import (
 	"time"
 
 	"github.com/coordkit/coordkit/internal/errs"
+	"github.com/coordkit/coordkit/internal/retry"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // requestOverhead bounds what a Txn request adds to its keys and values:
 // the message framing and the compare. opOverhead is per operation.
 const requestOverhead, opOverhead = 512, 32
+
+// maxStuck is how many times in a row Publish's transaction may fail while
+// nothing was published before Publish gives up.
+const maxStuck = 5
 
 // Publish makes data the value of name: in one transaction it writes the
 // current value, an immutable version key numbered one past the latest, and
@@ -20,9 +25,11 @@ const requestOverhead, opOverhead = 512, 32
 //
 // The transaction commits only if nothing was published since Publish
 // read the latest version (the current key is unchanged), so concurrent publishers get distinct
-// consecutive versions: Publish reads again and retries when it loses the
-// race, unless [WithExpectedVersion] was given, in which case it returns
-// [ErrConflict]. The validator of [WithValidator] runs first: if it refuses,
+// consecutive versions: Publish reads again and retries, paced, when it
+// loses the race, unless [WithExpectedVersion] was given, in which case it
+// returns [ErrConflict]. It also returns [ErrConflict] if the transaction
+// fails a few times in a row while nothing was published (something else
+// writes version keys). The validator of [WithValidator] runs first: if it refuses,
 // Publish returns an error wrapping [ErrInvalid] and writes nothing. A
 // value too large for etcd's request limit ([WithMaxRequestBytes]) is
 // refused with [ErrTooLarge] before anything is sent: data is written
@@ -68,7 +75,8 @@ func publish(ctx context.Context, cli *clientv3.Client, name string, data []byte
 			return 0, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 	}
-	for {
+	var pace *retry.Pacer
+	for stuck := 0; ; {
 		latest, curRev, err := latestVersion(ctx, cli, name)
 		if err != nil {
 			return 0, err
@@ -94,14 +102,30 @@ func publish(ctx context.Context, cli *clientv3.Client, name string, data []byte
 		resp, err := cli.Txn(ctx).If(
 			clientv3.Compare(clientv3.ModRevision(cur), "=", curRev),
 			clientv3.Compare(clientv3.CreateRevision(vk), "=", 0),
-		).Then(ops...).Commit()
+		).Then(ops...).Else(clientv3.OpGet(cur, clientv3.WithKeysOnly())).Commit()
 		if err != nil {
 			return 0, refused(err, name)
 		}
 		if resp.Succeeded {
 			return next, nil
 		}
-		// Another publisher published since the read: read again.
+		// Lost the race to another publisher (the current key moved): read
+		// again. If the current key did not move, the next version key was
+		// written by something other than Publish; that may not end, so
+		// give up after a few rounds.
+		if r := resp.Responses[0].GetResponseRange(); len(r.Kvs) > 0 && r.Kvs[0].ModRevision == curRev ||
+			len(r.Kvs) == 0 && curRev == 0 {
+			if stuck++; stuck == maxStuck {
+				return 0, fmt.Errorf("%w: gave up after %d attempts: version key %q exists although the current value did not change; something other than Publish writes under %q",
+					ErrConflict, maxStuck, vk, name+"/v/")
+			}
+		}
+		if pace == nil {
+			pace = retry.New()
+		}
+		if err := pace.Pause(ctx); err != nil {
+			return 0, err
+		}
 	}
 }
 
@@ -116,16 +140,14 @@ func latestVersion(ctx context.Context, cli *clientv3.Client, name string) (late
 	if len(cur.Kvs) > 0 {
 		curRev = cur.Kvs[0].ModRevision
 	}
-	start, end := versionRange(name)
-	resp, err := cli.Get(ctx, start, clientv3.WithRange(end), clientv3.WithKeysOnly(), clientv3.WithRev(cur.Header.Revision),
-		clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(1))
+	kvs, err := versionKVs(ctx, cli, name, 1, cur.Header.Revision, clientv3.WithKeysOnly())
 	if err != nil {
 		return 0, 0, refused(err, name)
 	}
-	if len(resp.Kvs) == 0 {
+	if len(kvs) == 0 {
 		return 0, curRev, nil
 	}
-	return keyVersion(name, string(resp.Kvs[0].Key)), curRev, nil
+	return keyVersion(name, string(kvs[0].Key)), curRev, nil
 }
 
 // refused adds [ErrRefused] and what the user lacks to an error that etcd's

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // startHistory is how many of the newest versions [Watch] searches for a
@@ -18,14 +16,9 @@ const startHistory = 10
 // else the snapshot file's; it returns an error wrapping [ErrInvalid] if
 // neither has one.
 func (w *Watcher[T]) startFromGood(ctx context.Context, cur error) error {
-	start, end := versionRange(w.name)
-	resp, err := w.cli.Get(ctx, start, clientv3.WithRange(end),
-		clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(startHistory))
+	kvs, err := versionKVs(ctx, w.cli, w.name, startHistory, 0)
 	if err == nil {
-		for _, kv := range resp.Kvs {
-			if keyVersion(w.name, string(kv.Key)) == 0 {
-				continue
-			}
+		for _, kv := range kvs {
 			rec, derr := decodeRecord(string(kv.Key), kv.Value, kv.ModRevision)
 			if derr == nil && rec.Name == w.name && w.apply(rec, true) == nil {
 				return nil
