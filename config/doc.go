@@ -18,10 +18,17 @@
 // [History] and [Watch], read and write to [Publish] and [Rollback]. A call
 // refused by access control returns an error wrapping [ErrRefused].
 //
+// Only keys of exactly 20 digits after name/v/ are versions; other keys
+// there are ignored. Do not name a configuration name/v/… (such as
+// "app/v/0"): its keys can fall among name's version keys, where
+// [WithRetention] on name deletes them with the old versions.
+//
 // # Publishing
 //
 // [Publish] writes the current value and the next version key in one
-// transaction, which commits only if that version key does not exist yet:
+// transaction, which commits only if the current key has not changed since
+// Publish read the latest version (so neither a concurrent publish nor
+// [WithRetention]'s deletion of old version keys can slip in between):
 // concurrent publishers get distinct consecutive versions, and
 // [WithExpectedVersion] turns this into compare-and-set. A validator
 // ([WithValidator]) runs before anything is written. [Rollback] publishes
@@ -31,7 +38,10 @@
 //
 // [Watch] reads the value and follows its key from that read's revision.
 // [Watcher.Load] never blocks and only ever returns a value that decoded
-// and validated; versions only increase. While etcd is unreachable the
+// and validated; versions only increase. If the current value is refused
+// when Watch starts, the watcher starts from the newest good one of the
+// last 10 versions, else from the snapshot file ([WithSnapshotFile]), else
+// Watch fails with [ErrInvalid]. While etcd is unreachable the
 // watcher keeps its last value and [Watcher.Stale] says so; it catches up
 // when etcd answers again. With [WithSnapshotFile] it also keeps the last
 // value in a local file for a start without etcd.

@@ -10,12 +10,16 @@ var (
 	// ErrInvalid is returned by [Publish] and [Rollback] when the validator
 	// given with [WithValidator] refuses the value; nothing is written. A
 	// [Watcher] sends it on [Watcher.Errors] for a value that fails to
-	// decode or validate, which it does not apply.
+	// decode or validate, which it does not apply. [Watch] returns it when
+	// neither the current value nor a recent version nor the snapshot
+	// file holds a good value.
 	ErrInvalid = errors.New("config: invalid value")
 
 	// ErrConflict is returned by [Publish] and [Rollback] with
 	// [WithExpectedVersion] when the current version is not the expected
-	// one: someone else published since the caller read it.
+	// one: someone else published since the caller read it. They also
+	// return it, with or without that option, when they gave up because
+	// their transaction kept failing while nothing was published.
 	ErrConflict = errors.New("config: version conflict")
 
 	// ErrTooLarge is returned by [Publish] and [Rollback], before anything

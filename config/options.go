@@ -124,6 +124,10 @@ func WithObserver(o *observe.Observer) Option {
 // WithStartTimeout bounds how long [Watch] waits for its first read of
 // etcd before it falls back to the [WithSnapshotFile] file. The default is
 // 3 s. Without a snapshot file [Watch] waits as long as its ctx allows.
+// It panics if d <= 0.
 func WithStartTimeout(d time.Duration) Option {
+	if d <= 0 {
+		panic(fmt.Sprintf("config: start timeout %v <= 0", d))
+	}
 	return optionFunc(func(o *options) { o.startTimeout = d })
 }

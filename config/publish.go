@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/coordkit/coordkit/internal/errs"
+	"github.com/coordkit/coordkit/internal/retry"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -13,16 +14,22 @@ import (
 // the message framing and the compare. opOverhead is per operation.
 const requestOverhead, opOverhead = 512, 32
 
+// maxStuck is how many times in a row Publish's transaction may fail while
+// nothing was published before Publish gives up.
+const maxStuck = 5
+
 // Publish makes data the value of name: in one transaction it writes the
 // current value, an immutable version key numbered one past the latest, and
 // who, when and why ([WithAuthor], [WithComment]). It returns the version
 // written.
 //
-// The transaction commits only if no other version was published since
-// Publish read the latest one, so concurrent publishers get distinct
-// consecutive versions: Publish reads again and retries when it loses the
-// race, unless [WithExpectedVersion] was given, in which case it returns
-// [ErrConflict]. The validator of [WithValidator] runs first: if it refuses,
+// The transaction commits only if nothing was published since Publish
+// read the latest version (the current key is unchanged), so concurrent publishers get distinct
+// consecutive versions: Publish reads again and retries, paced, when it
+// loses the race, unless [WithExpectedVersion] was given, in which case it
+// returns [ErrConflict]. It also returns [ErrConflict] if the transaction
+// fails a few times in a row while nothing was published (something else
+// writes version keys). The validator of [WithValidator] runs first: if it refuses,
 // Publish returns an error wrapping [ErrInvalid] and writes nothing. A
 // value too large for etcd's request limit ([WithMaxRequestBytes]) is
 // refused with [ErrTooLarge] before anything is sent: data is written
@@ -68,8 +75,9 @@ func publish(ctx context.Context, cli *clientv3.Client, name string, data []byte
 			return 0, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 	}
-	for {
-		latest, err := latestVersion(ctx, cli, name)
+	var pace *retry.Pacer
+	for stuck := 0; ; {
+		latest, curRev, err := latestVersion(ctx, cli, name)
 		if err != nil {
 			return 0, err
 		}
@@ -88,29 +96,58 @@ func publish(ctx context.Context, cli *clientv3.Client, name string, data []byte
 			start, _ := versionRange(name)
 			ops = append(ops, clientv3.OpDelete(start, clientv3.WithRange(versionKey(name, next-o.keep+1))))
 		}
-		resp, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(vk), "=", 0)).Then(ops...).Commit()
+		// The current key guards the whole read: every publish rewrites it,
+		// while the version key alone may have been deleted again by
+		// retention after another publisher wrote past it.
+		resp, err := cli.Txn(ctx).If(
+			clientv3.Compare(clientv3.ModRevision(cur), "=", curRev),
+			clientv3.Compare(clientv3.CreateRevision(vk), "=", 0),
+		).Then(ops...).Else(clientv3.OpGet(cur, clientv3.WithKeysOnly())).Commit()
 		if err != nil {
 			return 0, refused(err, name)
 		}
 		if resp.Succeeded {
 			return next, nil
 		}
-		// Another publisher took version next: read the latest again.
+		// Lost the race to another publisher (the current key moved): read
+		// again. If the current key did not move, the next version key was
+		// written by something other than Publish; that may not end, so
+		// give up after a few rounds.
+		if r := resp.Responses[0].GetResponseRange(); len(r.Kvs) > 0 && r.Kvs[0].ModRevision == curRev ||
+			len(r.Kvs) == 0 && curRev == 0 {
+			if stuck++; stuck == maxStuck {
+				return 0, fmt.Errorf("%w: gave up after %d attempts: version key %q exists although the current value did not change; something other than Publish writes under %q",
+					ErrConflict, maxStuck, vk, name+"/v/")
+			}
+		}
+		if pace == nil {
+			pace = retry.New()
+		}
+		if err := pace.Pause(ctx); err != nil {
+			return 0, err
+		}
 	}
 }
 
-// latestVersion returns the highest version number of name, 0 if none.
-func latestVersion(ctx context.Context, cli *clientv3.Client, name string) (int64, error) {
-	start, end := versionRange(name)
-	resp, err := cli.Get(ctx, start, clientv3.WithRange(end), clientv3.WithKeysOnly(),
-		clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(1))
+// latestVersion returns the highest version number of name (0 if none)
+// and the mod revision of its current key (0 if absent), read at one
+// revision: the current key first, then the version keys as of that read.
+func latestVersion(ctx context.Context, cli *clientv3.Client, name string) (latest, curRev int64, err error) {
+	cur, err := cli.Get(ctx, currentKey(name), clientv3.WithKeysOnly())
 	if err != nil {
-		return 0, refused(err, name)
+		return 0, 0, refused(err, name)
 	}
-	if len(resp.Kvs) == 0 {
-		return 0, nil
+	if len(cur.Kvs) > 0 {
+		curRev = cur.Kvs[0].ModRevision
 	}
-	return keyVersion(name, string(resp.Kvs[0].Key)), nil
+	kvs, err := versionKVs(ctx, cli, name, 1, cur.Header.Revision, clientv3.WithKeysOnly())
+	if err != nil {
+		return 0, 0, refused(err, name)
+	}
+	if len(kvs) == 0 {
+		return 0, curRev, nil
+	}
+	return keyVersion(name, string(kvs[0].Key)), curRev, nil
 }
 
 // refused adds [ErrRefused] and what the user lacks to an error that etcd's

@@ -31,17 +31,12 @@ func Get(ctx context.Context, cli *clientv3.Client, name string) (Value, error) 
 // does not remove them; only [WithRetention] does.
 func History(ctx context.Context, cli *clientv3.Client, name string, n int) ([]Value, error) {
 	checkName(name)
-	start, end := versionRange(name)
-	opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend)}
-	if n > 0 {
-		opts = append(opts, clientv3.WithLimit(int64(n)))
-	}
-	resp, err := cli.Get(ctx, start, opts...)
+	kvs, err := versionKVs(ctx, cli, name, n, 0)
 	if err != nil {
 		return nil, fmt.Errorf("config: history of %q: %w", name, refused(err, name))
 	}
-	out := make([]Value, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
+	out := make([]Value, 0, len(kvs))
+	for _, kv := range kvs {
 		v, err := decodeRecord(string(kv.Key), kv.Value, kv.ModRevision)
 		if err != nil {
 			return nil, fmt.Errorf("config: history of %q: %w", name, err)

@@ -2,11 +2,15 @@ package config
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // header is the first line of every record: what a version is, apart from
@@ -61,13 +65,49 @@ func decodeRecord(key string, raw []byte, rev int64) (Value, error) {
 	}, nil
 }
 
-// keyVersion returns the version number a version key names, or 0.
+// keyVersion returns the version number a version key of name names, or
+// 0 if key is not one: exactly 20 digits after name/v/. Other keys in the
+// version range (written directly, or a configuration named name/v/...)
+// are not versions.
 func keyVersion(name, key string) int64 {
-	n, err := strconv.ParseInt(strings.TrimPrefix(key, name+"/v/"), 10, 64)
+	digits, ok := strings.CutPrefix(key, name+"/v/")
+	if !ok || len(digits) != 20 || strings.Trim(digits, "0123456789") != "" {
+		return 0
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
 	if err != nil {
 		return 0
 	}
 	return n
+}
+
+// versionKVs returns the version keys of name, newest first, read at rev
+// (0: the latest revision): at most n, every one if n <= 0. It skips the
+// keys in the version range that are not version keys, reading further
+// pages past them.
+func versionKVs(ctx context.Context, cli *clientv3.Client, name string, n int, rev int64, opts ...clientv3.OpOption) ([]*mvccpb.KeyValue, error) {
+	start, end := versionRange(name)
+	var out []*mvccpb.KeyValue
+	for {
+		resp, err := cli.Get(ctx, start, append([]clientv3.OpOption{clientv3.WithRange(end), clientv3.WithRev(rev),
+			clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(int64(max(n, 0)))}, opts...)...)
+		if err != nil {
+			return nil, err
+		}
+		rev = resp.Header.Revision // later pages read the same revision
+		for _, kv := range resp.Kvs {
+			if keyVersion(name, string(kv.Key)) == 0 {
+				continue
+			}
+			if out = append(out, kv); n > 0 && len(out) == n {
+				return out, nil
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return out, nil
+		}
+		end = string(resp.Kvs[len(resp.Kvs)-1].Key)
+	}
 }
 
 // checkName panics on a name that cannot be a configuration's.

@@ -61,7 +61,13 @@ type subscription[T any] struct {
 // applies (and calls subscribers) only if the version changed.
 //
 // If nothing is published under name yet, Load returns T's zero value and
-// Version 0 until the first publish. ctx bounds only the first read, which
+// Version 0 until the first publish. If the current value is refused
+// (decode, validator, or not a record), Watch reports it on
+// [Watcher.Errors] and starts from the newest good one of the last 10
+// versions in the history, else from the [WithSnapshotFile] file; if
+// neither has one, it returns an error wrapping [ErrInvalid]. So Load
+// never returns a value that was refused, nor the zero value once
+// something is published. ctx bounds only the first read, which
 // is retried while etcd is unavailable.
 //
 // With [WithSnapshotFile], the first read is bounded by [WithStartTimeout]
@@ -90,7 +96,12 @@ func Watch[T any](ctx context.Context, cli *clientv3.Client, name string, decode
 	case err == nil:
 		rev = resp.Header.Revision
 		if len(resp.Kvs) > 0 {
-			w.consider(resp.Kvs[0])
+			if cerr := w.consider(resp.Kvs[0]); cerr != nil {
+				w.report(cerr)
+				if err := w.startFromGood(ctx, cerr); err != nil {
+					return nil, fmt.Errorf("config: watch %q: %w", name, err)
+				}
+			}
 		}
 	case ctx.Err() != nil || w.o.snapshot == "" || errs.Refused(err):
 		return nil, fmt.Errorf("config: watch %q: %w", name, refused(err, name))
@@ -238,7 +249,9 @@ func (w *Watcher[T]) run(ctx context.Context, f *follow.Follower, needRead bool)
 				w.report(fmt.Errorf("config: watch %q: the current key was deleted; keeping version %d", w.name, w.Version()))
 				continue
 			}
-			w.consider(ev.Kv)
+			if err := w.consider(ev.Kv); err != nil {
+				w.report(err)
+			}
 		}
 	}
 }
@@ -258,16 +271,19 @@ func (w *Watcher[T]) read(ctx context.Context, f *follow.Follower) bool {
 	w.stale.Store(false)
 	f.Reset(resp.Header.Revision)
 	if len(resp.Kvs) > 0 {
-		w.consider(resp.Kvs[0])
+		if err := w.consider(resp.Kvs[0]); err != nil {
+			w.report(err)
+		}
 	}
 	return true
 }
 
 // consider applies the record in kv if it is new, newer than the value
-// applied, decodes and passes the validator; it reports why not otherwise.
-func (w *Watcher[T]) consider(kv *mvccpb.KeyValue) {
+// applied, decodes and passes the validator; it returns why not otherwise
+// (nil for a record already seen or older than the value applied).
+func (w *Watcher[T]) consider(kv *mvccpb.KeyValue) error {
 	if kv.ModRevision <= w.seen {
-		return
+		return nil
 	}
 	w.seen = kv.ModRevision
 	rec, err := decodeRecord(string(kv.Key), kv.Value, kv.ModRevision)
@@ -275,15 +291,12 @@ func (w *Watcher[T]) consider(kv *mvccpb.KeyValue) {
 		err = fmt.Errorf("%w: key %q holds a record of %q", ErrMalformed, kv.Key, rec.Name)
 	}
 	if err != nil {
-		w.report(fmt.Errorf("config: watch %q: keeping version %d: %w", w.name, w.Version(), err))
-		return
+		return fmt.Errorf("config: watch %q: keeping version %d: %w", w.name, w.Version(), err)
 	}
 	if rec.Version <= w.Version() {
-		return
+		return nil
 	}
-	if err := w.apply(rec, true); err != nil {
-		w.report(err)
-	}
+	return w.apply(rec, true)
 }
 
 // apply decodes and validates rec and, if both pass, makes it the value,
