@@ -48,8 +48,9 @@ type Status struct {
 	Registered bool
 	// Lease is the lease the key was last stored on.
 	Lease clientv3.LeaseID
-	// Err is the last error met while (re-)registering, nil once the key
-	// is stored again.
+	// Err is the last error met while (re-)registering or watching the
+	// key (etcd's refusal of the watch included, which is retried with a
+	// growing pause), nil once the key is stored again.
 	Err error
 }
 
@@ -107,19 +108,26 @@ func (r *Registration) run(ctx context.Context) {
 			need = err != nil
 		}
 		if err == nil {
-			pace.Reset()
 			wctx, release := r.waitCtx(ctx, sess)
 			evs, relist, nerr := f.Next(wctx)
+			// Read before release, which ends wctx: only a wait that was
+			// ended from outside is a wake-up, not any error Next returns.
+			woken := wctx.Err() != nil
 			release()
 			switch {
 			case nerr == nil && relist:
 				need, err = r.check(ctx, sess, f)
 			case nerr == nil:
 				need = deleted(evs)
-			case ctx.Err() == nil && wctx.Err() != nil:
+			case ctx.Err() == nil && woken && errors.Is(nerr, context.Canceled):
 				// Woken by a change to the instance or by the session's end.
 			default:
 				err = nerr
+			}
+			if err == nil {
+				// Only a wait that worked resets the pace: a put that
+				// succeeds before a refused watch must not.
+				pace.Reset()
 			}
 			need = need || r.changed()
 		}
