@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -38,8 +39,23 @@ type Registration struct {
 	gone      bool // etcd said sess's lease is gone before its keep-alive noticed
 	deregging bool
 	since     time.Time // when the key was first stored on the current lease
-	err       error     // why run ended; nil while it runs
+	// orphans are the registration's own earlier leases that etcd may
+	// still hold: a put sent on one and applied late would bring the key
+	// back on it, so Deregister revokes them too.
+	orphans []orphan
+	err     error // why run ended; nil while it runs
 }
+
+// orphan is a lease the registration stopped keeping alive, and when.
+type orphan struct {
+	id clientv3.LeaseID
+	at time.Time
+}
+
+// orphanLife is how long after it was orphaned a lease is taken to have
+// expired on etcd: its TTL since the last keep-alive, with room for a
+// keep-alive applied late and for leader elections, which extend leases.
+func (r *Registration) orphanLife() time.Duration { return 3 * time.Duration(r.ttl) * time.Second }
 
 // Status is what a [Registration] knows of its key.
 type Status struct {
@@ -197,6 +213,13 @@ func (r *Registration) session(ctx context.Context) (sess *concurrency.Session, 
 			return nil, false, ErrSessionExpired
 		}
 		sess.Orphan() // its lease is gone or going: revoking could only wait
+		r.mu.Lock()
+		now := time.Now()
+		r.orphans = slices.DeleteFunc(r.orphans, func(o orphan) bool { return now.Sub(o.at) > r.orphanLife() })
+		if !gone { // gone: etcd said the lease does not exist
+			r.orphans = append(r.orphans, orphan{sess.Lease(), now})
+		}
+		r.mu.Unlock()
 	}
 	// Granting apart from NewSession bounds the grant (by etcd's client's
 	// own timeouts and ctx) without bounding the keep-alive, which lives on ctx.
