@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -38,8 +39,23 @@ type Registration struct {
 	gone      bool // etcd said sess's lease is gone before its keep-alive noticed
 	deregging bool
 	since     time.Time // when the key was first stored on the current lease
-	err       error     // why run ended; nil while it runs
+	// orphans are the registration's own earlier leases that etcd may
+	// still hold: a put sent on one and applied late would bring the key
+	// back on it, so Deregister revokes them too.
+	orphans []orphan
+	err     error // why run ended; nil while it runs
 }
+
+// orphan is a lease the registration stopped keeping alive, and when.
+type orphan struct {
+	id clientv3.LeaseID
+	at time.Time
+}
+
+// orphanLife is how long after it was orphaned a lease is taken to have
+// expired on etcd: its TTL since the last keep-alive, with room for a
+// keep-alive applied late and for leader elections, which extend leases.
+func (r *Registration) orphanLife() time.Duration { return 3 * time.Duration(r.ttl) * time.Second }
 
 // Status is what a [Registration] knows of its key.
 type Status struct {
@@ -48,8 +64,9 @@ type Status struct {
 	Registered bool
 	// Lease is the lease the key was last stored on.
 	Lease clientv3.LeaseID
-	// Err is the last error met while (re-)registering, nil once the key
-	// is stored again.
+	// Err is the last error met while (re-)registering or watching the
+	// key (etcd's refusal of the watch included, which is retried with a
+	// growing pause), nil once the key is stored again.
 	Err error
 }
 
@@ -107,19 +124,26 @@ func (r *Registration) run(ctx context.Context) {
 			need = err != nil
 		}
 		if err == nil {
-			pace.Reset()
 			wctx, release := r.waitCtx(ctx, sess)
 			evs, relist, nerr := f.Next(wctx)
+			// Read before release, which ends wctx: only a wait that was
+			// ended from outside is a wake-up, not any error Next returns.
+			woken := wctx.Err() != nil
 			release()
 			switch {
 			case nerr == nil && relist:
 				need, err = r.check(ctx, sess, f)
 			case nerr == nil:
 				need = deleted(evs)
-			case ctx.Err() == nil && wctx.Err() != nil:
+			case ctx.Err() == nil && woken && errors.Is(nerr, context.Canceled):
 				// Woken by a change to the instance or by the session's end.
 			default:
 				err = nerr
+			}
+			if err == nil {
+				// Only a wait that worked resets the pace: a put that
+				// succeeds before a refused watch must not.
+				pace.Reset()
 			}
 			need = need || r.changed()
 		}
@@ -189,6 +213,13 @@ func (r *Registration) session(ctx context.Context) (sess *concurrency.Session, 
 			return nil, false, ErrSessionExpired
 		}
 		sess.Orphan() // its lease is gone or going: revoking could only wait
+		r.mu.Lock()
+		now := time.Now()
+		r.orphans = slices.DeleteFunc(r.orphans, func(o orphan) bool { return now.Sub(o.at) > r.orphanLife() })
+		if !gone { // gone: etcd said the lease does not exist
+			r.orphans = append(r.orphans, orphan{sess.Lease(), now})
+		}
+		r.mu.Unlock()
 	}
 	// Granting apart from NewSession bounds the grant (by etcd's client's
 	// own timeouts and ctx) without bounding the keep-alive, which lives on ctx.

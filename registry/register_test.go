@@ -226,3 +226,51 @@ func TestBorrowedSessionEnds(t *testing.T) {
 		t.Fatalf("Err() = %v, want ErrSessionExpired", err)
 	}
 }
+
+// TestDeregisterRevokesEarlierLeases: a registrant cut off for longer than
+// its TTL moves to a new lease while etcd still holds the old one (kept
+// alive here by another client, as a keep-alive applied late or a leader
+// election would): Deregister revokes the old lease too, so a put sent on
+// it and applied late cannot bring the key back.
+func TestDeregisterRevokesEarlierLeases(t *testing.T) {
+	t.Parallel()
+	es := etcdtest.NewServer(t)
+	root := es.Client()
+	cut := es.ProxyClient(t, 0)
+	r := register(t, cut, "/svc", "a", registry.WithTTL(2))
+	old := r.Status().Lease
+	kctx, stopKeep := context.WithCancel(t.Context())
+	kch, err := root.KeepAlive(kctx, old)
+	if err != nil {
+		stopKeep()
+		t.Fatal(err)
+	}
+	kept := make(chan struct{})
+	go func() {
+		defer close(kept)
+		for range kch { // closed when kctx ends or the lease is revoked
+		}
+	}()
+	defer func() { stopKeep(); <-kept }()
+	es.Member(0).Blackhole()
+	t.Cleanup(es.Member(0).Unblackhole) // before Deregister, which needs etcd
+	eventually(t, "status not registered", func() bool { return !r.Status().Registered })
+	es.Member(0).Unblackhole()
+	eventually(t, "registered on a new lease", func() bool {
+		st := r.Status()
+		return st.Registered && st.Lease != old
+	})
+	if err := r.Deregister(t.Context()); err != nil {
+		t.Fatalf("Deregister() = %v", err)
+	}
+	ttl, err := root.TimeToLive(t.Context(), old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl.TTL != -1 {
+		t.Fatalf("earlier lease %x has TTL %d after Deregister, want revoked", old, ttl.TTL)
+	}
+	if _, err := root.Put(t.Context(), r.Key(), "late", clientv3.WithLease(old)); err == nil {
+		t.Fatalf("a put on the earlier lease succeeded after Deregister")
+	}
+}

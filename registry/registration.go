@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"time"
 
 	"github.com/coordkit/coordkit/internal/retry"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Key returns the instance's key in etcd.
@@ -110,17 +112,20 @@ func (r *Registration) waitStored(ctx context.Context, gen int64) error {
 
 // Deregister stops keeping the key and deletes it. It wins any race with a
 // re-registration: it first stops the loop that puts the key and waits
-// for it, then revokes the registration's own lease and deletes the key,
+// for it, then revokes the registration's own leases and deletes the key,
 // so once it returns nil the key is gone and this registration does not
 // put it back. It blocks until then, sending etcd's transient errors
 // again, or until ctx ends, returning an error satisfying
 // errors.Is(err, ctx.Err()); the key is then left on a lease no longer
 // kept alive, so it goes within the TTL ([WithSession]: when the caller's
-// session ends). A second call returns [ErrDeregistered]. With
-// [WithSession] the lease is not revoked: a put that etcd answered too late
-// for the loop (a partition) and applies after the delete would outlive
-// Deregister on the caller's lease; the registration's own leases are
-// revoked, which removes that case.
+// session ends). A second call returns [ErrDeregistered].
+//
+// The leases revoked are the current one and each earlier one lost within
+// the last three TTLs that etcd has not said is gone: a put answered too
+// late for the loop (a partition) and applied after the delete would
+// otherwise bring the key back on it until it expires. With [WithSession]
+// the lease is the caller's and is not revoked, so such a put outlives
+// Deregister on it.
 func (r *Registration) Deregister(ctx context.Context) error {
 	r.mu.Lock()
 	if r.deregging {
@@ -133,17 +138,14 @@ func (r *Registration) Deregister(ctx context.Context) error {
 	<-r.done
 	r.end(ErrDeregistered)
 
-	r.mu.Lock()
-	sess := r.sess
-	r.mu.Unlock()
-	if r.own && sess != nil {
-		sess.Orphan()
+	var errs []error
+	for _, id := range r.ownLeases() {
 		err := retry.Do(ctx, func(ctx context.Context) error {
-			_, err := r.cli.Revoke(ctx, sess.Lease())
+			_, err := r.cli.Revoke(ctx, id)
 			return err
 		})
 		if err != nil && !isLeaseNotFound(err) {
-			return fmt.Errorf("registry: deregister %q: %w", r.key, err)
+			errs = append(errs, fmt.Errorf("registry: deregister %q: revoke lease %x: %w", r.key, id, err))
 		}
 	}
 	err := retry.Do(ctx, func(ctx context.Context) error {
@@ -151,9 +153,33 @@ func (r *Registration) Deregister(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("registry: deregister %q: %w", r.key, err)
+		errs = append(errs, fmt.Errorf("registry: deregister %q: %w", r.key, err))
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// ownLeases returns the leases Deregister revokes, the current one first,
+// and stops keeping the current one alive. The loop has ended.
+func (r *Registration) ownLeases() []clientv3.LeaseID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.own {
+		return nil
+	}
+	var ids []clientv3.LeaseID
+	var cur clientv3.LeaseID
+	if r.sess != nil {
+		r.sess.Orphan()
+		cur = r.sess.Lease()
+		ids = append(ids, cur)
+	}
+	now := time.Now()
+	for _, o := range r.orphans {
+		if now.Sub(o.at) <= r.orphanLife() && o.id != cur {
+			ids = append(ids, o.id)
+		}
+	}
+	return ids
 }
 
 // isLeaseNotFound reports whether err says the lease is already gone.

@@ -185,7 +185,9 @@ func (v *View) run(ctx context.Context) {
 		}
 		v.setStale(true)
 		if pace.PauseOr(ctx, v.cli.Ctx().Done(), func() error { return errs.Closed }) != nil {
-			v.end(ErrClosed)
+			if ctx.Err() == nil { // Close leaves Err nil
+				v.end(ErrClosed)
+			}
 			return
 		}
 	}

@@ -40,6 +40,26 @@ func TestViewStaleDuringOutage(t *testing.T) {
 	eventually(t, "caught up", func() bool { s := v.Snapshot(); return !s.Stale && len(s.Instances) == 2 })
 }
 
+// TestViewCloseDuringOutage: a View closed while it waits to reach etcd
+// again reports nil from Err, as after any Close, not ErrClosed.
+func TestViewCloseDuringOutage(t *testing.T) {
+	t.Parallel()
+	es := etcdtest.NewServer(t)
+	v := registry.Watch(es.ProxyClient(t, 0), "/svc", registry.WithProbeInterval(10*time.Millisecond))
+	defer v.Close()
+	testutil.WaitClosed(t, v.Ready(), 30*time.Second, "Ready")
+	es.Member(0).Blackhole()
+	t.Cleanup(es.Member(0).Unblackhole)
+	eventually(t, "stale", v.Stale)
+	// Room for the pauses between attempts to grow, so that the View
+	// spends nearly all its time in one when Close lands.
+	time.Sleep(3 * time.Second)
+	v.Close()
+	if err := v.Err(); err != nil {
+		t.Fatalf("Err() after Close = %v, want nil", err)
+	}
+}
+
 // TestViewCompactionNoDuplicate: a compaction that forces a relist sends
 // no notification when nothing changed.
 func TestViewCompactionNoDuplicate(t *testing.T) {
