@@ -22,11 +22,13 @@ type Pacer struct {
 
 // New returns a pacer whose first pause is about 10 ms.
 func New() *Pacer {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 10 * time.Millisecond
-	b.MaxInterval = time.Second
-	b.MaxElapsedTime = 0
-	return &Pacer{b: b}
+	// The options are applied before the backoff's Reset, which sets the
+	// first interval: fields set afterwards would leave it at the
+	// library's 500 ms until the first Reset.
+	return &Pacer{b: backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(10*time.Millisecond),
+		backoff.WithMaxInterval(time.Second),
+		backoff.WithMaxElapsedTime(0))}
 }
 
 // Between returns a pacer whose first pause is about initial and doubles

@@ -77,3 +77,13 @@ func TestDo(t *testing.T) {
 		}
 	})
 }
+
+// TestFirstPauseIsShort: a new pacer's first pause is about 10 ms (with
+// jitter), as its doc says, not the backoff library's default 500 ms.
+func TestFirstPauseIsShort(t *testing.T) {
+	for range 20 {
+		if d := New().b.NextBackOff(); d <= 0 || d > 20*time.Millisecond {
+			t.Fatalf("first pause of a new pacer = %v, want about 10 ms", d)
+		}
+	}
+}
