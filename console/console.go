@@ -36,7 +36,8 @@ type server struct {
 // the caller closes it after the server stops. Its pages are "/" (every
 // prefix), "/config?name=NAME" (one configuration's history and diffs)
 // and the endpoints they use; mount it under a path with
-// [http.StripPrefix]. It is safe for concurrent use. Watches it starts
+// [http.StripPrefix]. It answers only requests whose Host names it (see
+// [WithAllowedHosts]). It is safe for concurrent use. Watches it starts
 // for open pages end when those pages' requests end: an open page's event
 // stream lasts until its request's context ends, so a server that shuts
 // down gracefully should give its requests a context it cancels then
@@ -62,7 +63,7 @@ func Handler(cli *clientv3.Client, opts ...Option) http.Handler {
 	s.mux.HandleFunc("POST /release", s.release)
 	s.mux.HandleFunc("POST /config/rollback", s.rollback)
 	s.mux.HandleFunc("POST /config/publish", s.publish)
-	return http.NewCrossOriginProtection().Handler(s.mux)
+	return s.checkHost(http.NewCrossOriginProtection().Handler(s.mux))
 }
 
 func (s *server) render(w http.ResponseWriter, code int, name string, data any) {
