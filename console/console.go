@@ -136,7 +136,8 @@ func (s *server) fragment(w http.ResponseWriter, r *http.Request) {
 }
 
 // events streams "change" events, whose data is the prefix that changed
-// (or a config page's name), until the client goes away.
+// (or a config page's name), until the client goes away or a watch
+// ends for good (the client closed), when the browser reconnects.
 func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
@@ -151,7 +152,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(r.Context())
 	for _, p := range prefixes {
-		ch, stop := s.hub.subscribe(ctx, p)
+		ch, f, stop := s.hub.subscribe(ctx, p)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -159,6 +160,14 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 			for {
 				select {
 				case <-ctx.Done():
+					return
+				case <-f.done:
+					// A refused prefix stays quiet (the page shows the
+					// refusal); any other end closes the stream, and the
+					// browser's reconnect follows the prefix anew.
+					if !f.refused() {
+						cancel()
+					}
 					return
 				case <-ch:
 				}
