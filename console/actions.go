@@ -35,8 +35,9 @@ type confirm struct {
 }
 
 // allowed checks a POST before it does anything: writes allowed, the
-// handler's token, and a name under the prefixes shown.
-func (s *server) allowed(w http.ResponseWriter, r *http.Request, name, back string) bool {
+// handler's token, and a name under the prefixes shown (a configuration's
+// name, if config).
+func (s *server) allowed(w http.ResponseWriter, r *http.Request, name, back string, isConfig bool) bool {
 	switch {
 	case !s.opts.write:
 		s.render(w, r, http.StatusForbidden, "result", result{Title: "Read-only", Failed: true, Back: back,
@@ -47,6 +48,9 @@ func (s *server) allowed(w http.ResponseWriter, r *http.Request, name, back stri
 	case name == "" || !s.under(name):
 		s.render(w, r, http.StatusNotFound, "result", result{Title: "Refused", Failed: true, Back: back,
 			Message: fmt.Sprintf("%q is not under a prefix this console shows", name)})
+	case isConfig && !configName(name):
+		s.render(w, r, http.StatusNotFound, "result", result{Title: "Refused", Failed: true, Back: back,
+			Message: fmt.Sprintf("%q cannot name a configuration: it ends in /", name)})
 	default:
 		return true
 	}
@@ -70,7 +74,7 @@ func (s *server) failed(w http.ResponseWriter, r *http.Request, what, back strin
 // another hold took its place meanwhile.
 func (s *server) release(w http.ResponseWriter, r *http.Request) {
 	name := r.PostFormValue("name")
-	if !s.allowed(w, r, name, "./") {
+	if !s.allowed(w, r, name, "./", false) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
@@ -136,7 +140,7 @@ func (s *server) configOpts(r *http.Request) []config.Option {
 func (s *server) rollback(w http.ResponseWriter, r *http.Request) {
 	name := r.PostFormValue("name")
 	back := "config?name=" + url.QueryEscape(name)
-	if !s.allowed(w, r, name, back) {
+	if !s.allowed(w, r, name, back, true) {
 		return
 	}
 	version, err := strconv.ParseInt(r.PostFormValue("version"), 10, 64)
@@ -167,7 +171,7 @@ func (s *server) rollback(w http.ResponseWriter, r *http.Request) {
 func (s *server) publish(w http.ResponseWriter, r *http.Request) {
 	name := r.PostFormValue("name")
 	back := "config?name=" + url.QueryEscape(name)
-	if !s.allowed(w, r, name, back) {
+	if !s.allowed(w, r, name, back, true) {
 		return
 	}
 	data := r.PostFormValue("data")
@@ -205,7 +209,7 @@ type configView struct {
 func (s *server) configPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	name := q.Get("name")
-	if name == "" || !s.under(name) {
+	if !configName(name) || !s.under(name) {
 		http.Error(w, "console: not a configuration under a prefix this console shows", http.StatusNotFound)
 		return
 	}
