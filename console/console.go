@@ -145,7 +145,14 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	prefixes := s.opts.prefixes
-	if name := r.URL.Query().Get("config"); name != "" && s.under(name) {
+	name := r.URL.Query().Get("config")
+	if strings.ContainsAny(name, "\r\n") {
+		// The name goes back in an event's data line, which a line break
+		// would end.
+		http.Error(w, "console: a configuration name has no line breaks", http.StatusBadRequest)
+		return
+	}
+	if name != "" && s.under(name) {
 		prefixes = []string{name + "/"}
 	}
 	changed := make(chan string)
