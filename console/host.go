@@ -6,10 +6,6 @@ import (
 	"strings"
 )
 
-// loopbackHosts are the names a browser on the console's own machine
-// reaches it by; any port goes with them.
-var loopbackHosts = []string{"localhost", "127.0.0.1", "::1"}
-
 // hostAllowed reports whether a request's Host names the console: a
 // loopback name, an address the connection was accepted on, or a host
 // given with [WithAllowedHosts]. A page served under any other name may
@@ -20,10 +16,10 @@ func (o *options) hostAllowed(r *http.Request) bool {
 	if name == "" {
 		return false
 	}
-	for _, h := range loopbackHosts {
-		if name == h {
-			return true
-		}
+	switch name {
+	case "localhost", "127.0.0.1", "::1":
+		// The names a browser on the console's own machine uses, any port.
+		return true
 	}
 	if ip := net.ParseIP(name); ip != nil {
 		if a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok && a.IP.Equal(ip) {
