@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/coordkit/coordkit/config"
@@ -34,25 +35,29 @@ type confirm struct {
 }
 
 // allowed checks a POST before it does anything: writes allowed, the
-// handler's token, and a name under the prefixes shown.
-func (s *server) allowed(w http.ResponseWriter, r *http.Request, name, back string) bool {
+// handler's token, and a name under the prefixes shown (a configuration's
+// name, if config).
+func (s *server) allowed(w http.ResponseWriter, r *http.Request, name, back string, isConfig bool) bool {
 	switch {
 	case !s.opts.write:
-		s.render(w, http.StatusForbidden, "result", result{Title: "Read-only", Failed: true, Back: back,
+		s.render(w, r, http.StatusForbidden, "result", result{Title: "Read-only", Failed: true, Back: back,
 			Message: "this console is read-only: start it with --allow-write to act"})
 	case subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf)) != 1:
-		s.render(w, http.StatusForbidden, "result", result{Title: "Refused", Failed: true, Back: back,
+		s.render(w, r, http.StatusForbidden, "result", result{Title: "Refused", Failed: true, Back: back,
 			Message: "the form does not carry this console's token: reload the page and try again"})
 	case name == "" || !s.under(name):
-		s.render(w, http.StatusNotFound, "result", result{Title: "Refused", Failed: true, Back: back,
+		s.render(w, r, http.StatusNotFound, "result", result{Title: "Refused", Failed: true, Back: back,
 			Message: fmt.Sprintf("%q is not under a prefix this console shows", name)})
+	case isConfig && !configName(name):
+		s.render(w, r, http.StatusNotFound, "result", result{Title: "Refused", Failed: true, Back: back,
+			Message: fmt.Sprintf("%q cannot name a configuration: it ends in /", name)})
 	default:
 		return true
 	}
 	return false
 }
 
-func (s *server) failed(w http.ResponseWriter, what, back string, err error) {
+func (s *server) failed(w http.ResponseWriter, r *http.Request, what, back string, err error) {
 	code, msg := http.StatusBadGateway, fmt.Sprintf("%s: %v", what, err)
 	switch {
 	case isRefused(err):
@@ -60,7 +65,7 @@ func (s *server) failed(w http.ResponseWriter, what, back string, err error) {
 	case errors.Is(err, holds.ErrNotHold), errors.Is(err, config.ErrInvalid), errors.Is(err, config.ErrNotFound), errors.Is(err, config.ErrConflict):
 		code = http.StatusConflict
 	}
-	s.render(w, code, "result", result{Title: "Not done", Message: msg, Failed: true, Back: back})
+	s.render(w, r, code, "result", result{Title: "Not done", Message: msg, Failed: true, Back: back})
 }
 
 // release breaks NAME's first hold by revoking its lease, by the rules of
@@ -69,14 +74,14 @@ func (s *server) failed(w http.ResponseWriter, what, back string, err error) {
 // another hold took its place meanwhile.
 func (s *server) release(w http.ResponseWriter, r *http.Request) {
 	name := r.PostFormValue("name")
-	if !s.allowed(w, r, name, "/") {
+	if !s.allowed(w, r, name, "./", false) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
 	es, err := holds.Entries(ctx, s.cli, name+"/")
 	if err != nil {
-		s.failed(w, "read "+name, "/", err)
+		s.failed(w, r, "read "+name, "./", err)
 		return
 	}
 	var h *holds.Entry
@@ -91,31 +96,31 @@ func (s *server) release(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case h == nil && others > 0:
-		s.failed(w, "release "+name, "/", fmt.Errorf("%w: %s is not a lock, semaphore, rwlock or election: its %d key(s) are not holds; nothing deleted", holds.ErrNotHold, name, others))
+		s.failed(w, r, "release "+name, "./", fmt.Errorf("%w: %s is not a lock, semaphore, rwlock or election: its %d key(s) are not holds; nothing deleted", holds.ErrNotHold, name, others))
 		return
 	case h == nil:
-		s.render(w, http.StatusOK, "result", result{Title: "Free", Message: name + " is free: nothing to release", Back: "/"})
+		s.render(w, r, http.StatusOK, "result", result{Title: "Free", Message: name + " is free: nothing to release", Back: "./"})
 		return
 	}
 	if r.PostFormValue("confirm") != "yes" {
-		s.render(w, http.StatusOK, "confirm", confirm{
+		s.render(w, r, http.StatusOK, "confirm", confirm{
 			Question: fmt.Sprintf("Revoke lease %s of %s (token %d)? Its holder loses %s and everything else it holds on that lease.", h.Lease, h.Key, h.Token, name),
-			Action:   "/release", CSRF: s.csrf, Back: "/",
+			Action:   "release", CSRF: s.csrf, Back: "./",
 			Fields: map[string]string{"name": name, "token": strconv.FormatInt(h.Token, 10)},
 		})
 		return
 	}
 	if r.PostFormValue("token") != strconv.FormatInt(h.Token, 10) {
-		s.failed(w, "release "+name, "/", fmt.Errorf("%w: the hold confirmed (token %s) is no longer the first: %s (token %d) is; nothing deleted", holds.ErrNotHold, r.PostFormValue("token"), h.Key, h.Token))
+		s.failed(w, r, "release "+name, "./", fmt.Errorf("%w: the hold confirmed (token %s) is no longer the first: %s (token %d) is; nothing deleted", holds.ErrNotHold, r.PostFormValue("token"), h.Key, h.Token))
 		return
 	}
 	var id int64
 	fmt.Sscanf(h.Lease, "%x", &id)
 	if err := holds.Revoke(ctx, s.cli, clientv3.LeaseID(id), h.Key); err != nil {
-		s.failed(w, "release "+name, "/", err)
+		s.failed(w, r, "release "+name, "./", err)
 		return
 	}
-	s.render(w, http.StatusOK, "result", result{Title: "Released", Message: fmt.Sprintf("released %s (token %d)", h.Key, h.Token), Back: "/"})
+	s.render(w, r, http.StatusOK, "result", result{Title: "Released", Message: fmt.Sprintf("released %s (token %d)", h.Key, h.Token), Back: "./"})
 }
 
 func (s *server) configOpts(r *http.Request) []config.Option {
@@ -134,19 +139,19 @@ func (s *server) configOpts(r *http.Request) []config.Option {
 // current version is still the one the page showed.
 func (s *server) rollback(w http.ResponseWriter, r *http.Request) {
 	name := r.PostFormValue("name")
-	back := "/config?name=" + name
-	if !s.allowed(w, r, name, back) {
+	back := "config?name=" + url.QueryEscape(name)
+	if !s.allowed(w, r, name, back, true) {
 		return
 	}
 	version, err := strconv.ParseInt(r.PostFormValue("version"), 10, 64)
 	if err != nil || version <= 0 {
-		s.render(w, http.StatusBadRequest, "result", result{Title: "Not done", Failed: true, Back: back, Message: "no version to roll back to"})
+		s.render(w, r, http.StatusBadRequest, "result", result{Title: "Not done", Failed: true, Back: back, Message: "no version to roll back to"})
 		return
 	}
 	if r.PostFormValue("confirm") != "yes" {
-		s.render(w, http.StatusOK, "confirm", confirm{
+		s.render(w, r, http.StatusOK, "confirm", confirm{
 			Question: fmt.Sprintf("Publish version %d of %s again as a new version (the current one is %s)?", version, name, r.PostFormValue("expect")),
-			Action:   "/config/rollback", CSRF: s.csrf, Back: back,
+			Action:   "config/rollback", CSRF: s.csrf, Back: back,
 			Fields: map[string]string{"name": name, "version": strconv.FormatInt(version, 10), "expect": r.PostFormValue("expect")},
 		})
 		return
@@ -155,25 +160,25 @@ func (s *server) rollback(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	v, err := config.Rollback(ctx, s.cli, name, version, s.configOpts(r)...)
 	if err != nil {
-		s.failed(w, fmt.Sprintf("roll %s back to version %d", name, version), back, err)
+		s.failed(w, r, fmt.Sprintf("roll %s back to version %d", name, version), back, err)
 		return
 	}
-	s.render(w, http.StatusOK, "result", result{Title: "Rolled back", Back: back,
+	s.render(w, r, http.StatusOK, "result", result{Title: "Rolled back", Back: back,
 		Message: fmt.Sprintf("published version %d of %s with the data of version %d", v, name, version)})
 }
 
 // publish publishes a new value, through the validator if one is set.
 func (s *server) publish(w http.ResponseWriter, r *http.Request) {
 	name := r.PostFormValue("name")
-	back := "/config?name=" + name
-	if !s.allowed(w, r, name, back) {
+	back := "config?name=" + url.QueryEscape(name)
+	if !s.allowed(w, r, name, back, true) {
 		return
 	}
 	data := r.PostFormValue("data")
 	if r.PostFormValue("confirm") != "yes" {
-		s.render(w, http.StatusOK, "confirm", confirm{
+		s.render(w, r, http.StatusOK, "confirm", confirm{
 			Question: fmt.Sprintf("Publish this value as the next version of %s (the current one is %s)?", name, r.PostFormValue("expect")),
-			Action:   "/config/publish", CSRF: s.csrf, Back: back, Data: data,
+			Action:   "config/publish", CSRF: s.csrf, Back: back, Data: data,
 			Fields: map[string]string{"name": name, "data": data, "expect": r.PostFormValue("expect"), "comment": r.PostFormValue("comment")},
 		})
 		return
@@ -182,10 +187,10 @@ func (s *server) publish(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	v, err := config.Publish(ctx, s.cli, name, []byte(data), s.configOpts(r)...)
 	if err != nil {
-		s.failed(w, "publish "+name, back, err)
+		s.failed(w, r, "publish "+name, back, err)
 		return
 	}
-	s.render(w, http.StatusOK, "result", result{Title: "Published", Back: back, Message: fmt.Sprintf("published version %d of %s", v, name)})
+	s.render(w, r, http.StatusOK, "result", result{Title: "Published", Back: back, Message: fmt.Sprintf("published version %d of %s", v, name)})
 }
 
 // configView is the config page: history, and a diff when asked.
@@ -204,7 +209,7 @@ type configView struct {
 func (s *server) configPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	name := q.Get("name")
-	if name == "" || !s.under(name) {
+	if !configName(name) || !s.under(name) {
 		http.Error(w, "console: not a configuration under a prefix this console shows", http.StatusNotFound)
 		return
 	}
@@ -218,7 +223,7 @@ func (s *server) configPage(w http.ResponseWriter, r *http.Request) {
 		} else {
 			v.Err = err.Error()
 		}
-		s.render(w, http.StatusOK, "config", v)
+		s.render(w, r, http.StatusOK, "config", v)
 		return
 	}
 	v.History = hist
@@ -239,5 +244,5 @@ func (s *server) configPage(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	s.render(w, http.StatusOK, "config", v)
+	s.render(w, r, http.StatusOK, "config", v)
 }

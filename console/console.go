@@ -35,8 +35,9 @@ type server struct {
 // Handler returns the console for the etcd client cli, which it borrows:
 // the caller closes it after the server stops. Its pages are "/" (every
 // prefix), "/config?name=NAME" (one configuration's history and diffs)
-// and the endpoints they use; mount it under a path with
-// [http.StripPrefix]. It is safe for concurrent use. Watches it starts
+// and the endpoints they use, whose links are all relative; mount it
+// under a path with [http.StripPrefix]. It answers only requests whose Host names it (see
+// [WithAllowedHosts]). It is safe for concurrent use. Watches it starts
 // for open pages end when those pages' requests end: an open page's event
 // stream lasts until its request's context ends, so a server that shuts
 // down gracefully should give its requests a context it cancels then
@@ -51,7 +52,7 @@ func Handler(cli *clientv3.Client, opts ...Option) http.Handler {
 	_, _ = rand.Read(b[:])
 	s.csrf = hex.EncodeToString(b[:])
 	s.tmpl = sync.OnceValues(func() (*template.Template, error) {
-		return template.New("").Funcs(template.FuncMap{"join": strings.Join}).ParseFS(web, "web/*.html")
+		return template.New("").Funcs(template.FuncMap{"join": strings.Join, "root": func() string { return "./" }}).ParseFS(web, "web/*.html")
 	})
 	static, _ := fs.Sub(web, "web")
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
@@ -62,15 +63,26 @@ func Handler(cli *clientv3.Client, opts ...Option) http.Handler {
 	s.mux.HandleFunc("POST /release", s.release)
 	s.mux.HandleFunc("POST /config/rollback", s.rollback)
 	s.mux.HandleFunc("POST /config/publish", s.publish)
-	return http.NewCrossOriginProtection().Handler(s.mux)
+	return s.checkHost(http.NewCrossOriginProtection().Handler(s.mux))
 }
 
-func (s *server) render(w http.ResponseWriter, code int, name string, data any) {
+// render writes the template name. Every URL in the pages is relative to
+// their <base>, the console's root seen from r's path, so that the console
+// works mounted under any path.
+func (s *server) render(w http.ResponseWriter, r *http.Request, code int, name string, data any) {
 	t, err := s.tmpl()
+	if err == nil {
+		t, err = t.Clone()
+	}
 	if err != nil {
 		http.Error(w, "console: templates: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
+	root := "./"
+	if depth := strings.Count(strings.TrimPrefix(r.URL.Path, "/"), "/"); depth > 0 {
+		root = strings.Repeat("../", depth)
+	}
+	t.Funcs(template.FuncMap{"root": func() string { return root }})
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)
 	if err := t.ExecuteTemplate(w, name, data); err != nil {
@@ -107,7 +119,7 @@ func (s *server) index(w http.ResponseWriter, r *http.Request) {
 		v.Write, v.CSRF = s.opts.write, s.csrf
 		views = append(views, v)
 	}
-	s.render(w, http.StatusOK, "index", map[string]any{"Views": views, "Write": s.opts.write, "CSRF": s.csrf})
+	s.render(w, r, http.StatusOK, "index", map[string]any{"Views": views, "Write": s.opts.write, "CSRF": s.csrf})
 }
 
 func (s *server) fragment(w http.ResponseWriter, r *http.Request) {
@@ -120,11 +132,12 @@ func (s *server) fragment(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	v := readPrefix(ctx, s.cli, p)
 	v.Write, v.CSRF = s.opts.write, s.csrf
-	s.render(w, http.StatusOK, "prefix", v)
+	s.render(w, r, http.StatusOK, "prefix", v)
 }
 
 // events streams "change" events, whose data is the prefix that changed
-// (or a config page's name), until the client goes away.
+// (or a config page's name), until the client goes away or a watch
+// ends for good (the client closed), when the browser reconnects.
 func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
@@ -132,14 +145,21 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	prefixes := s.opts.prefixes
-	if name := r.URL.Query().Get("config"); name != "" && s.under(name) {
+	name := r.URL.Query().Get("config")
+	if strings.ContainsAny(name, "\r\n") {
+		// The name goes back in an event's data line, which a line break
+		// would end.
+		http.Error(w, "console: a configuration name has no line breaks", http.StatusBadRequest)
+		return
+	}
+	if name != "" && s.under(name) {
 		prefixes = []string{name + "/"}
 	}
 	changed := make(chan string)
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(r.Context())
 	for _, p := range prefixes {
-		ch, stop := s.hub.subscribe(ctx, p)
+		ch, f, stop := s.hub.subscribe(ctx, p)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -147,6 +167,14 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 			for {
 				select {
 				case <-ctx.Done():
+					return
+				case <-f.done:
+					// A refused prefix stays quiet (the page shows the
+					// refusal); any other end closes the stream, and the
+					// browser's reconnect follows the prefix anew.
+					if !f.refused() {
+						cancel()
+					}
 					return
 				case <-ch:
 				}

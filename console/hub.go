@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 
+	"github.com/coordkit/coordkit/internal/errs"
+	"github.com/coordkit/coordkit/internal/follow"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -20,14 +22,17 @@ type feed struct {
 	subs   map[chan struct{}]struct{}
 	cancel context.CancelFunc
 	ready  chan struct{} // closed once etcd created the watch, or it ended
-	done   chan struct{}
+	done   chan struct{} // closed when run returns; err is set then
+	err    error         // why the feed ended on its own, nil if stopped
 }
 
 // subscribe returns a channel that receives a value (coalesced) after each
-// change under prefix made after subscribe returns, and a function that
-// stops the subscription; the channel is never closed. It waits (until ctx
-// ends) for etcd to have created the watch, so no change is missed.
-func (h *hub) subscribe(ctx context.Context, prefix string) (<-chan struct{}, func()) {
+// change under prefix made after subscribe returns, the feed behind it,
+// whose done channel closes if it ends on its own (etcd refused the watch,
+// the client closed), and a function that stops the subscription. The
+// change channel is never closed. subscribe waits (until ctx ends) for
+// etcd to have created the watch, so no change is missed.
+func (h *hub) subscribe(ctx context.Context, prefix string) (<-chan struct{}, *feed, func()) {
 	ch := make(chan struct{}, 1)
 	h.mu.Lock()
 	f, ok := h.feeds[prefix]
@@ -43,11 +48,11 @@ func (h *hub) subscribe(ctx context.Context, prefix string) (<-chan struct{}, fu
 	case <-f.ready:
 	case <-ctx.Done():
 	}
-	return ch, func() {
+	return ch, f, func() {
 		h.mu.Lock()
 		delete(f.subs, ch)
-		last := len(f.subs) == 0 && h.feeds[prefix] == f
-		if last {
+		last := len(f.subs) == 0
+		if last && h.feeds[prefix] == f {
 			delete(h.feeds, prefix)
 		}
 		h.mu.Unlock()
@@ -59,31 +64,43 @@ func (h *hub) subscribe(ctx context.Context, prefix string) (<-chan struct{}, fu
 }
 
 // run follows prefix until ctx ends, telling f's subscribers of each
-// change. A watch that etcd ends (refused, compacted, client closed)
-// simply stops: the pages keep what they show, and a reload starts again.
+// change. The follower opens a broken watch again (a member lost its
+// leader or restarted) from where it stopped; a change that may have been
+// missed (a compaction) is told as a change. When etcd refuses the watch
+// or the client closes, run takes the feed out of the hub, so that the
+// next page starts another, and closes done with err set.
 func (h *hub) run(ctx context.Context, prefix string, f *feed) {
-	defer close(f.done)
+	fl := follow.New(h.cli, prefix, 0, follow.WithPrefix())
 	created := false
 	defer func() {
+		fl.Close()
 		if !created {
 			close(f.ready)
 		}
+		close(f.done)
 	}()
-	key, opts := prefix, []clientv3.OpOption{clientv3.WithPrefix()}
-	if prefix == "" {
-		key, opts = "\x00", []clientv3.OpOption{clientv3.WithFromKey()}
-	}
-	opts = append(opts, clientv3.WithCreatedNotify())
-	wch := h.cli.Watch(clientv3.WithRequireLeader(ctx), key, opts...)
-	for resp := range wch {
-		if resp.Created && !created {
+	for {
+		evs, relist, err := fl.Next(ctx)
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				h.mu.Lock()
+				f.err = err
+				if h.feeds[prefix] == f {
+					delete(h.feeds, prefix)
+				}
+				h.mu.Unlock()
+			}
+			return
+		case relist && !created:
+			// The first watch is in place: changes after it are told.
 			created = true
+			fl.Reset(fl.Started())
 			close(f.ready)
 			continue
-		}
-		if resp.Err() != nil {
-			// Drain until the client closes the channel, which it does
-			// after a canceled response.
+		case relist:
+			fl.Reset(fl.Started())
+		case len(evs) == 0:
 			continue
 		}
 		h.mu.Lock()
@@ -96,3 +113,8 @@ func (h *hub) run(ctx context.Context, prefix string, f *feed) {
 		h.mu.Unlock()
 	}
 }
+
+// refused reports, once f's done channel is closed, whether f ended
+// because etcd refused its watch, which following again as the same user
+// cannot mend.
+func (f *feed) refused() bool { return errs.Refused(f.err) }

@@ -11,6 +11,7 @@ type options struct {
 	prefixes []string
 	write    bool
 	validate func(name string, data []byte) error
+	hosts    []string // Host header values served besides loopback's
 }
 
 // WithPrefix adds a key prefix to show, such as "jobs/". The default is
@@ -29,6 +30,16 @@ func WithWrite() Option { return optionFunc(func(o *options) { o.write = true })
 // Rollbacks go through it too.
 func WithValidator(validate func(name string, data []byte) error) Option {
 	return optionFunc(func(o *options) { o.validate = validate })
+}
+
+// WithAllowedHosts adds names the console answers to, as "host" (any
+// port) or "host:port", besides loopback names (localhost, 127.0.0.1,
+// [::1]) and the address a request arrived on. A request naming another
+// host is refused (421), so that a domain rebound to the console's
+// address cannot read it: give the names a reverse proxy passes on, or
+// the machine's name for a console that listens beyond loopback.
+func WithAllowedHosts(hosts ...string) Option {
+	return optionFunc(func(o *options) { o.hosts = append(o.hosts, hosts...) })
 }
 
 func (o *options) normalise() {

@@ -90,7 +90,7 @@ func readPrefix(ctx context.Context, cli *clientv3.Client, prefix string) prefix
 			}
 			continue
 		}
-		if name, ok := strings.CutSuffix(k, "/current"); ok && name != "" {
+		if name, ok := strings.CutSuffix(k, "/current"); ok && configName(name) {
 			cur, err := config.Get(ctx, cli, name)
 			if err == nil {
 				v.Configs = append(v.Configs, cur)
@@ -150,6 +150,11 @@ func readPrefix(ctx context.Context, cli *clientv3.Client, prefix string) prefix
 	sort.Slice(v.Configs, func(i, j int) bool { return v.Configs[i].Name < v.Configs[j].Name })
 	return v
 }
+
+// configName reports whether name can be a configuration's: package config
+// refuses (panics on) an empty name or one ending in "/", which a key such
+// as "jobs//current" would give.
+func configName(name string) bool { return name != "" && !strings.HasSuffix(name, "/") }
 
 func (v *prefixView) fail(prefix string, err error) {
 	if isRefused(err) {

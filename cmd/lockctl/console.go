@@ -21,8 +21,9 @@ func newConsoleCmd(cfg *config) *cobra.Command {
 	var listen string
 	var prefixes []string
 	var write bool
+	var hosts []string
 	cmd := &cobra.Command{
-		Use:   "console [--listen ADDR] [--prefix P]... [--allow-write]",
+		Use:   "console [--listen ADDR] [--prefix P]... [--allow-host H]... [--allow-write]",
 		Short: "Serve a web console of the holds, elections, services and configs in etcd",
 		Long: `Serve a web page on --listen (default 127.0.0.1:8080, loopback only) that shows,
 under each --prefix (default: the whole key space), who holds and who waits for each
@@ -37,7 +38,12 @@ as refused on the page.
 It is read-only unless --allow-write: then it can break a stuck hold (by the rules of
 lockctl release), roll a configuration back and publish one, each after a
 confirmation. Anyone who can reach the address can do so with lockctl's etcd user:
-keep it on loopback, or behind a proxy that authenticates.`,
+keep it on loopback, or behind a proxy that authenticates.
+
+It answers only to loopback names (localhost, 127.0.0.1, [::1]), the address it
+listens on and each --allow-host (a name, any port, or name:port), so that a web
+page whose domain is rebound to the console's address cannot read it: give the
+name a reverse proxy passes on, or the machine's name with a non-loopback --listen.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -71,6 +77,7 @@ keep it on loopback, or behind a proxy that authenticates.`,
 			if write {
 				opts = append(opts, console.WithWrite())
 			}
+			opts = append(opts, console.WithAllowedHosts(append([]string{listen}, hosts...)...))
 			l, err := net.Listen("tcp", listen)
 			if err != nil {
 				return withCode(ExitUnavailable, fmt.Errorf("console: %w", err))
@@ -103,6 +110,7 @@ keep it on loopback, or behind a proxy that authenticates.`,
 	}
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve on")
 	cmd.Flags().StringArrayVar(&prefixes, "prefix", nil, "key prefix to show, under --namespace (repeatable; default: the whole key space)")
+	cmd.Flags().StringArrayVar(&hosts, "allow-host", nil, "a host name (any port) or host:port the console also answers to, e.g. a reverse proxy's (repeatable)")
 	cmd.Flags().BoolVar(&write, "allow-write", false, "allow breaking holds, rollback and publish (each confirmed on the page)")
 	return cmd
 }

@@ -15,14 +15,14 @@ import (
 var consoleAddr = regexp.MustCompile(`console on (http://\S+) \(([^)]+)\)`)
 
 // TestConsole: lockctl console serves the page on the address it prints,
-// read-only by default, and exits 0 when its context ends (Ctrl-C).
+// read-only by default, to its own and --allow-host names only, and exits 0 when its context ends (Ctrl-C).
 func TestConsole(t *testing.T) {
 	srv := etcdtest.NewServer(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	var out, errb lockedBuffer
 	code := make(chan int, 1)
 	go func() {
-		code <- run(ctx, []string{"--endpoints", srv.Endpoints()[0], "console", "--listen", "127.0.0.1:0", "--prefix", "jobs/"}, strings.NewReader(""), &out, &errb)
+		code <- run(ctx, []string{"--endpoints", srv.Endpoints()[0], "console", "--listen", "127.0.0.1:0", "--prefix", "jobs/", "--allow-host", "console.example"}, strings.NewReader(""), &out, &errb)
 	}()
 	defer func() {
 		cancel()
@@ -52,6 +52,20 @@ func TestConsole(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "jobs/") {
 		t.Fatalf("GET / = %d:\n%s", resp.StatusCode, body)
+	}
+	// Another host name (a domain rebound to the address) is refused;
+	// an --allow-host name is served.
+	for host, want := range map[string]int{"evil.example": http.StatusMisdirectedRequest, "console.example:8080": http.StatusOK} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, m[1]+"/", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET / with Host %s = %d, want %d", host, resp.StatusCode, want)
+		}
 	}
 	// An open event stream must not hold up the exit.
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, m[1]+"/events", nil)

@@ -13,7 +13,7 @@
 //	lockctl register SERVICE --addr HOST:PORT [--health-cmd CMD | --health-url URL] [-- CMD [ARGS...]]
 //	                                              keep an instance of SERVICE registered while CMD runs and is healthy
 //	lockctl discover SERVICE [-o table|json] [--watch]  the registered instances of SERVICE
-//	lockctl console [--listen ADDR] [--prefix P]... [--allow-write]  a web console (read-only by default)
+//	lockctl console [--listen ADDR] [--prefix P]... [--allow-host H]... [--allow-write]  a web console (read-only by default)
 //	lockctl dev [--listen ADDR] [--data-dir DIR]  a local single-member etcd to try things out (runs lockctl-dev)
 //	lockctl version
 //

@@ -20,7 +20,7 @@
   const sections = document.querySelectorAll('section.prefix');
   if (!sections.length || !window.EventSource) return;
   const cfg = document.querySelector('section[data-reload]');
-  const es = new EventSource(cfg ? '/events?config=' + encodeURIComponent(cfg.dataset.prefix.replace(/\/$/, '')) : '/events');
+  const es = new EventSource(cfg ? 'events?config=' + encodeURIComponent(cfg.dataset.prefix.replace(/\/$/, '')) : 'events');
   let opened = false;
   // "open" comes once the server watches: what changed since the page
   // was read (or during a reconnect) is fetched then.
