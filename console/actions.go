@@ -84,16 +84,7 @@ func (s *server) release(w http.ResponseWriter, r *http.Request) {
 		s.failed(w, r, "read "+name, "./", err)
 		return
 	}
-	var h *holds.Entry
-	others := 0
-	for i := range es {
-		switch {
-		case es[i].Role == "other":
-			others++
-		case h == nil:
-			h = &es[i]
-		}
-	}
+	h, others := holds.First(es)
 	switch {
 	case h == nil && others > 0:
 		s.failed(w, r, "release "+name, "./", fmt.Errorf("%w: %s is not a lock, semaphore, rwlock or election: its %d key(s) are not holds; nothing deleted", holds.ErrNotHold, name, others))

@@ -39,3 +39,7 @@ func revokeHold(ctx context.Context, cli *clientv3.Client, id clientv3.LeaseID, 
 	}
 	return err
 }
+
+// firstHold is [holds.First]: the hold release would break, and how many
+// keys under the name are not holds.
+func firstHold(es []entry) (*entry, int) { return holds.First(es) }

@@ -202,16 +202,7 @@ A user limited by etcd's RBAC needs write permission on every key of the holder'
 				return usagef("release breaks someone else's hold: add --force if you mean it")
 			}
 			return withEntries(cmd, cfg, args[0], func(_ context.Context, cli *clientv3.Client, es []entry) error {
-				var h *entry
-				others := 0
-				for i := range es {
-					switch {
-					case es[i].Role == "other":
-						others++
-					case h == nil:
-						h = &es[i]
-					}
-				}
+				h, others := firstHold(es)
 				switch {
 				case h == nil && others > 0:
 					return usagef("%s is not a lock, semaphore, rwlock or election: its %d key(s), such as %s, are not holds (release acts only on keys on a lease, named after it); nothing deleted", args[0], others, firstOther(es))

@@ -145,3 +145,18 @@ func Revoke(ctx context.Context, cli *clientv3.Client, id clientv3.LeaseID, key 
 	_, err = cli.Revoke(ctx, id)
 	return err
 }
+
+// First returns the first hold among es (the holder, in line order) and how
+// many of es are not holds: the two facts a release decides on. h is nil
+// when es has no hold.
+func First(es []Entry) (h *Entry, others int) {
+	for i := range es {
+		switch {
+		case es[i].Role == "other":
+			others++
+		case h == nil:
+			h = &es[i]
+		}
+	}
+	return h, others
+}

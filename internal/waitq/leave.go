@@ -92,25 +92,6 @@ func (w *Waiter) cleanup(ctx context.Context, rev int64, del clientv3.Op) error 
 	return nil
 }
 
-// deleteIncarnation deletes key if its create revision is rev. With rev 0
-// (unknown), it first reads the key's create revision and deletes that
-// incarnation: never an unguarded delete, which could arrive late and hit
-// a newer key of the same name.
-func deleteIncarnation(ctx context.Context, cli *clientv3.Client, key string, rev int64) error {
-	if rev == 0 {
-		resp, err := cli.Get(ctx, key, clientv3.WithKeysOnly())
-		if err != nil {
-			return err
-		}
-		if len(resp.Kvs) == 0 {
-			return nil
-		}
-		rev = resp.Kvs[0].CreateRevision
-	}
-	_, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", rev)).Then(clientv3.OpDelete(key)).Commit()
-	return err
-}
-
 // Release deletes a holder's key, guarded by its create revision (unless
 // made [Unguarded]), with the caller's context, and reports whether the key was still there. If the
 // request fails, the key is handed to the session's janitor (so it does
