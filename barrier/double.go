@@ -187,9 +187,6 @@ type entry struct {
 	r round // the round as last seen; once let in, the one it entered
 }
 
-// Empty implements [waitq.Turn]: a barrier has no empty-line shortcut.
-func (*entry) Empty(*waitq.Waiter) []clientv3.Cmp { return nil }
-
 // Reads implements [waitq.Turn]: the ready marker and the participants.
 func (e *entry) Reads(*waitq.Waiter) []clientv3.Op { return e.b.readOps() }
 

@@ -26,11 +26,6 @@ type Election struct {
 	// that leads proclaims rather than waits.
 	campaign chan struct{}
 
-	// contended records that the last campaign found others in line (under
-	// campaign): the next one then joins behind them at once rather than
-	// first trying the cheaper Txn for an empty line.
-	contended bool
-
 	h *waitq.Handle // the current and last leadership, and whose turn it is
 
 	obs *obsv.Observer // nil for none
@@ -157,8 +152,7 @@ func (e *Election) reproclaim(ctx context.Context, value string) (leads bool, er
 func (e *Election) acquire(ctx context.Context, value string, wait bool) error {
 	w := waitq.New(e.s, e.prefix, e.key)
 	w.Observe(e.obs, obsv.KindElection, e.prefix)
-	err := w.Acquire(ctx, value, waitq.First{Block: wait, TryEmpty: !e.contended})
-	e.contended = w.Contended()
+	err := w.Acquire(ctx, value, waitq.First{Block: wait})
 	e.key = w.NextKey()
 	if errors.Is(err, waitq.ErrWouldWait) {
 		return ErrLeaderExists

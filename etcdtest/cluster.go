@@ -131,13 +131,19 @@ func tryStart(ctx context.Context, n int, dir string, o options, tlsFiles *TLSFi
 		}
 	}()
 	var initial []string
+	// The kernel may hand out a port again once its listener is closed:
+	// each of the cluster's ports must differ from the others.
+	used := make(map[int]bool)
 	for i := range n {
 		m := &Member{name: fmt.Sprintf("m%d", i), dir: filepath.Join(dir, fmt.Sprintf("m%d", i)), opts: o, tls: tlsFiles}
 		ports := make([]int, 3)
 		for j := range ports {
-			if ports[j], err = freePort(); err != nil {
-				return nil, fmt.Errorf("etcdtest: %w", err)
+			for ports[j] == 0 || used[ports[j]] {
+				if ports[j], err = freePort(); err != nil {
+					return nil, fmt.Errorf("etcdtest: %w", err)
+				}
 			}
+			used[ports[j]] = true
 		}
 		client := fmt.Sprintf("127.0.0.1:%d", ports[0])
 		if o.clientAddr != "" {

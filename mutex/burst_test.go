@@ -82,21 +82,28 @@ func TestBurst(t *testing.T) {
 	)
 	errc := make(chan error, n)
 	var wg sync.WaitGroup
+	// ctx ends only when the test does (so that a failed test does not
+	// leave thousands of waiters behind): for the test's whole run, it is
+	// a context that never ends.
+	ctx, stop := context.WithCancel(context.Background())
 	start := time.Now()
 	for _, s := range ss {
 		m := mutex.New(s, pfx+"lock")
 		wg.Go(func() {
-			if err := m.Lock(context.Background()); err != nil {
+			if err := m.Lock(ctx); err != nil {
 				errc <- err
 				return
 			}
 			mu.Lock()
 			tokens = append(tokens, m.Token())
 			mu.Unlock()
-			errc <- m.Unlock(context.Background())
+			errc <- m.Unlock(ctx)
 		})
 	}
-	t.Cleanup(func() { testutil.Within(t, 10*time.Minute, "the waiters return", wg.Wait) })
+	t.Cleanup(func() {
+		stop()
+		testutil.Within(t, 10*time.Minute, "the waiters return", wg.Wait)
+	})
 
 	// All joined: the holder's key and n waiters' are in line.
 	deadline := time.After(10 * time.Minute)
@@ -108,7 +115,7 @@ func TestBurst(t *testing.T) {
 		}
 		select {
 		case err := <-errc:
-			t.Fatalf("before the holder unlocked, a waiter's Lock or Unlock = %v", err)
+			t.Fatalf("%v after the burst began, with %d of %d joined, a waiter's Lock or Unlock = %v", time.Since(start).Round(time.Millisecond), resp.Count-1, n, err)
 		case <-deadline:
 			t.Fatalf("%d of %d waiters joined within 10 minutes", resp.Count-1, n)
 		case <-time.After(20 * time.Millisecond):

@@ -22,10 +22,10 @@
 // release wakes exactly one waiter, and its watch starts in sync with the
 // store, so it does not wait for etcd's catch-up of a lagging watch.
 //
-// An uncontended Lock is one Txn that writes the key only if the line is
-// empty, as cheap as a bare put-if-absent; Unlock is one Delete. After a
-// Lock that met others in line, the next Lock of the same *Mutex joins
-// behind them at once, so contended locks pay no failed attempt.
+// An uncontended Lock is one Txn, which writes the key and reads the line
+// (at most [waitq.LineRead] keys: its cost does not grow with a long line);
+// Unlock is one Delete. A contended Lock adds one read after each deletion
+// it waits for.
 //
 // # Faults
 //

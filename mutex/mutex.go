@@ -21,10 +21,6 @@ type Mutex struct {
 	key    string // this handle's key; replaced after a failed release (guarded by the turn)
 	opts   options
 	h      *waitq.Handle // the current and last hold, and whose turn it is
-	// contended records that the last acquisition found others in line
-	// (guarded by the turn): the next one then joins behind them at once
-	// rather than first trying the cheaper Txn for an empty line.
-	contended bool
 }
 
 // New returns a lock on name that holds through session s. The session is
@@ -83,8 +79,7 @@ func (m *Mutex) acquire(ctx context.Context, wait bool) error {
 	// newer hold.
 	w := waitq.New(m.s, m.prefix, m.key, waitq.Unguarded())
 	w.Observe(m.opts.observer, observe.KindMutex, m.prefix)
-	err := w.Acquire(ctx, m.opts.value, waitq.First{Block: wait, TryEmpty: !m.contended})
-	m.contended = w.Contended()
+	err := w.Acquire(ctx, m.opts.value, waitq.First{Block: wait})
 	m.key = w.NextKey() // the turn is held
 	if errors.Is(err, waitq.ErrWouldWait) {
 		return ErrLocked

@@ -27,10 +27,6 @@ type RWMutex struct {
 	wkey   string // this handle's key while it writes or waits to (replaced under the turn)
 	opts   options
 	h      *waitq.Handle
-	// contended[write] records that the last acquisition in that mode found
-	// others in line (guarded by the turn): the next one then joins behind
-	// them at once rather than first trying the cheaper Txn for an empty line.
-	contended [2]bool
 }
 
 // New returns a readers-writer lock on name that holds through session s.
@@ -90,12 +86,7 @@ func (m *RWMutex) lock(ctx context.Context, op string, write, wait bool) error {
 		return fmt.Errorf("rwmutex: %s %q: %w", op, m.prefix, err)
 	}
 	w := m.waiter(write)
-	mode := 0
-	if write {
-		mode = 1
-	}
-	err := w.Acquire(ctx, m.opts.value, waitq.First{Block: wait, TryEmpty: !m.contended[mode]})
-	m.contended[mode] = w.Contended()
+	err := w.Acquire(ctx, m.opts.value, waitq.First{Block: wait})
 	if write { // the turn is held
 		m.wkey = w.NextKey()
 	} else {

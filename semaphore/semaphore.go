@@ -132,9 +132,6 @@ type room struct {
 	wait bool // without it, a request that does not fit returns ErrNoPermits
 }
 
-// Empty implements [waitq.Turn]: a semaphore has no empty-line shortcut.
-func (room) Empty(*waitq.Waiter) []clientv3.Cmp { return nil }
-
 // Reads implements [waitq.Turn]: everyone in line, read in the Txn that
 // writes our key, so all of them are ahead of us.
 func (r room) Reads(*waitq.Waiter) []clientv3.Op {

@@ -29,10 +29,11 @@
 // applied the deletion and shows the waiter's key ([Waiter.CheckSince]);
 // otherwise it is repeated linearizably.
 //
-// [First] with TryEmpty first writes its key only if the line is empty (a
-// range comparison on the prefix), which costs what a bare put-if-absent
-// costs; primitives set it when their last acquisition met no contention
-// ([Waiter.Contended]).
+// A Txn that writes runs in etcd's single apply loop, where a read that
+// copies out the whole line makes a burst of N waiters cost O(N²) and stalls
+// every other write and lease renewal. [First] therefore copies at most
+// [LineRead] keys while joining, and reads a longer line, and every
+// re-check, in read-only requests served outside that loop.
 //
 // The etcd client closes a watch stream when its last watch closes; a
 // per-session keeper holds an idle watch so that the session's waits reuse

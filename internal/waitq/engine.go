@@ -23,12 +23,6 @@ var ErrKeyInUse = errors.New("waitq: key is being written by someone else")
 // Turn is a primitive's rule for when a waiter that has joined the line is
 // admitted: first in line, room under a weighted limit, a barrier's round.
 type Turn interface {
-	// Empty returns comparisons under which the line is empty, so that a
-	// key written now is admitted at once, or nil if the rule has no such
-	// shortcut. [Waiter.Acquire] then first writes the key in a Txn
-	// guarded by them alone, which costs what a bare put-if-absent costs,
-	// and joins behind others only if they fail.
-	Empty(w *Waiter) []clientv3.Cmp
 	// Reads returns the reads to run in the Txn that joins the line,
 	// after the write of the waiter's key.
 	Reads(w *Waiter) []clientv3.Op
@@ -53,8 +47,7 @@ type Turn interface {
 // Join, [Waiter.Leave] after, both bounded and detached if ctx is done),
 // except when the session expired, which took the key with it. Errors are
 // translated by [Waiter.Err]. Either way [Waiter.NextKey] then tells which
-// key to join with next time, and [Waiter.Contended] whether the line was
-// joined behind others.
+// key to join with next time.
 func (w *Waiter) Acquire(ctx context.Context, value string, turn Turn) (err error) {
 	start := obs.Now(w.obs)
 	defer func() {
@@ -72,15 +65,14 @@ func (w *Waiter) Acquire(ctx context.Context, value string, turn Turn) (err erro
 	if err := bctx.Err(); err != nil {
 		return err
 	}
-	w.contended = false
 	var resp *clientv3.TxnResponse
-	var fresh, admitted bool
+	var fresh bool
 	// Joining again with the same key is safe (put-if-absent), but a failed
 	// attempt may still be applied later, even after the key is deleted:
 	// abandoned makes the handle take a new key next time and the janitor
 	// watch this one once it is deleted.
 	err = w.Retrying(bctx, func() { w.abandoned = true }, func(ctx context.Context) (err error) {
-		resp, fresh, admitted, err = w.join(ctx, value, turn)
+		resp, fresh, err = w.JoinFresh(ctx, value, turn.Reads(w)...)
 		return err
 	})
 	if err != nil {
@@ -90,7 +82,7 @@ func (w *Waiter) Acquire(ctx context.Context, value string, turn Turn) (err erro
 	}
 	if !fresh {
 		err = fmt.Errorf("%w: %s", ErrKeyInUse, w.key)
-	} else if !admitted {
+	} else {
 		err = turn.Wait(bctx, w, resp)
 	}
 	if err == nil {
@@ -103,31 +95,4 @@ func (w *Waiter) Acquire(ctx context.Context, value string, turn Turn) (err erro
 		return err
 	}
 	return nil
-}
-
-// Contended reports whether the last [Waiter.Acquire] joined behind others:
-// its turn had no empty-line shortcut, or the line was not empty. A
-// primitive that finds its line contended skips the shortcut next time,
-// since the attempt would cost a round trip.
-func (w *Waiter) Contended() bool { return w.contended }
-
-// join is one attempt to write the waiter's key: through turn's empty-line
-// shortcut if it has one (admitted when it succeeds), else behind others
-// with turn's reads ([Waiter.JoinFresh]).
-func (w *Waiter) join(ctx context.Context, value string, turn Turn) (resp *clientv3.TxnResponse, fresh, admitted bool, err error) {
-	if empty := turn.Empty(w); empty != nil {
-		forget(w.session, w.key)
-		put := clientv3.OpPut(w.key, value, clientv3.WithLease(w.session.Lease()))
-		resp, err := w.client().Txn(ctx).If(empty...).Then(put).Commit()
-		if err != nil {
-			return nil, false, false, err
-		}
-		if resp.Succeeded {
-			w.rev = resp.Header.Revision
-			return resp, true, true, nil
-		}
-	}
-	w.contended = true
-	resp, fresh, err = w.JoinFresh(ctx, value, turn.Reads(w)...)
-	return resp, fresh, false, err
 }

@@ -28,7 +28,6 @@ func TestKeyInUse(t *testing.T) {
 		turn waitq.Turn
 	}{
 		{"first", waitq.First{Block: true}},
-		{"first-try-empty", waitq.First{Block: true, TryEmpty: true}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -3,7 +3,6 @@ package waitq
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -13,6 +12,19 @@ import (
 // must not wait, when someone is ahead in line.
 var ErrWouldWait = errors.New("waitq: someone is ahead in line")
 
+// LineRead is how many keys of the line the joining Txn of a [First] turn
+// reads: a line no longer than this is seen whole, so the key just ahead
+// is known without another request.
+//
+// The read is in key order, the only order in which etcd stops copying at
+// the limit: a read sorted by create revision, or filtered by it, copies
+// out every key under the prefix first. The joining Txn writes, so it runs
+// in etcd's single apply loop, where such a copy for each of a burst of N
+// joins is O(N²) work that every other write and every lease renewal waits
+// behind. (etcd still visits each key of the range in its in-memory index,
+// to count them: that much a long line costs every read of it.)
+const LineRead = 64
+
 // First is the rule of a mutex and of an election, shared with etcd's
 // concurrency package: a waiter is admitted once its key has the lowest
 // create revision under its prefix. The waiter's key may lie outside the
@@ -21,51 +33,31 @@ type First struct {
 	// Block makes [Waiter.Acquire] wait for those ahead; without it,
 	// Acquire returns [ErrWouldWait] at once if anyone is ahead.
 	Block bool
-	// TryEmpty makes Acquire first try to write the key only if the line
-	// is empty (and, for a key outside the line, the key is absent): a Txn
-	// as cheap as a bare put-if-absent, which decides an uncontended
-	// acquisition by itself. Set it when the line was empty last time
-	// ([Waiter.Contended] was false): when it is not, the attempt costs a
-	// round trip.
-	TryEmpty bool
 }
 
-// Empty implements [Turn]. A range comparison holds for every key in the
-// range, and an empty range compares as a missing key.
-func (f First) Empty(w *Waiter) []clientv3.Cmp {
-	if !f.TryEmpty {
-		return nil
-	}
-	empty := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(w.prefix), "=", 0).WithPrefix()}
-	if !strings.HasPrefix(w.key, w.prefix) {
-		empty = append(empty, clientv3.Compare(clientv3.CreateRevision(w.key), "=", 0))
-	}
-	return empty
-}
-
-// Reads implements [Turn]: the newest two keys of the line, of which the
-// key just ahead is the newest one older than ours. (One Txn doing the
-// empty-line attempt too, the join in its Else branch, costs more than a
-// bare put-if-absent even when the Else is not taken: a bigger request
-// through consensus.)
+// Reads implements [Turn]: up to [LineRead] keys of the line, keys only, in
+// key order. An uncontended acquisition is decided by this one Txn (the
+// line holds only the waiter's key).
 func (First) Reads(w *Waiter) []clientv3.Op {
-	top2 := append(clientv3.WithLastCreate(), clientv3.WithLimit(2), clientv3.WithKeysOnly())
-	return []clientv3.Op{clientv3.OpGet(w.prefix, top2...)}
+	return []clientv3.Op{clientv3.OpGet(w.prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(LineRead))}
 }
 
 // Wait implements [Turn]: it waits for the deletion of the key just ahead,
-// one at a time, re-checking the line after each.
+// one at a time, re-checking the line after each. A line longer than
+// [LineRead] is read whole once more, outside etcd's apply loop, to find
+// the key just ahead.
 func (f First) Wait(ctx context.Context, w *Waiter, resp *clientv3.TxnResponse) error {
-	pred, readRev := (*mvccpb.KeyValue)(nil), resp.Header.Revision
-	// Newest first: the first key older than ours is the one just ahead
-	// (ours may lie outside the prefix, so it need not be among them).
-	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
-		if kv.CreateRevision < w.rev {
-			pred = kv
-			break
-		}
-	}
+	line := resp.Responses[1].GetResponseRange()
+	pred, readRev := newestAhead(w, line.Kvs), resp.Header.Revision
 	var err error
+	if line.More {
+		// Every key the Join read but ours was there before it: with more
+		// than one key, someone is ahead.
+		if !f.Block && pred != nil {
+			return ErrWouldWait
+		}
+		pred, readRev, err = w.ahead(ctx, readRev)
+	}
 	for err == nil && pred != nil {
 		if !f.Block {
 			return ErrWouldWait
@@ -76,6 +68,18 @@ func (f First) Wait(ctx context.Context, w *Waiter, resp *clientv3.TxnResponse) 
 		}
 	}
 	return err
+}
+
+// newestAhead returns the key with the largest create revision below w's
+// among kvs, nil if there is none.
+func newestAhead(w *Waiter, kvs []*mvccpb.KeyValue) *mvccpb.KeyValue {
+	var pred *mvccpb.KeyValue
+	for _, kv := range kvs {
+		if kv.CreateRevision < w.rev && (pred == nil || kv.CreateRevision > pred.CreateRevision) {
+			pred = kv
+		}
+	}
+	return pred
 }
 
 // ahead is [Waiter.predecessor], bounded and tried again as

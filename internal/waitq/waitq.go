@@ -63,11 +63,6 @@ type Waiter struct {
 
 	// unguarded makes Release a plain Delete (see [Unguarded]).
 	unguarded bool
-
-	// contended records that the last [Waiter.Acquire] joined behind
-	// others rather than through its turn's empty-line shortcut.
-	contended bool
-
 	// next is the key to join with next time, decided by the last Acquire.
 	next string
 
