@@ -60,8 +60,30 @@ func burstSessions(t *testing.T, cli *clientv3.Client, n int) []*concurrency.Ses
 			t.Fatalf("NewSession %d of %d: %v", i, n, err)
 		}
 	}
+	// The etcd client ends a session whose first keep-alive is not answered
+	// within its dial timeout plus a second, a rule for new sessions only,
+	// and a burst of thousands delays those answers past it. A fleet's
+	// sessions are older than its burst: wait out that first deadline (its
+	// check runs every second); then every session still alive has had its
+	// answer. A burst of hundreds answers them within milliseconds.
+	if n <= 1000 {
+		return ss
+	}
+	time.Sleep(firstKeepAliveDeadline + 2*time.Second)
+	for i, s := range ss {
+		select {
+		case <-s.Done():
+			t.Fatalf("session %d of %d ended before the burst: its first keep-alive was not answered in time", i, n)
+		default:
+		}
+	}
 	return ss
 }
+
+// firstKeepAliveDeadline is how long the etcd client waits for a new
+// session's first keep-alive answer: testutil.Client's dial timeout plus a
+// second.
+const firstKeepAliveDeadline = 6 * time.Second
 
 // TestBurst: a burst of waiters, each on its own session, all on one
 // client, all calling Lock with a context that never ends while one holder
