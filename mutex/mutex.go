@@ -77,7 +77,7 @@ func (m *Mutex) acquire(ctx context.Context, wait bool) error {
 	// The key is this handle's alone and is replaced after a failed
 	// release, so Unlock can be a plain delete: a late one can never hit a
 	// newer hold.
-	w := waitq.New(m.s, m.prefix, m.key, waitq.Unguarded())
+	w := waitq.New(m.s, m.prefix, m.key, waitq.Unguarded(), waitq.Tail())
 	w.Observe(m.opts.observer, observe.KindMutex, m.prefix)
 	err := w.Acquire(ctx, m.opts.value, waitq.First{Block: wait})
 	m.key = w.NextKey() // the turn is held

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
+	"github.com/coordkit/coordkit/internal/waitq"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -44,12 +46,15 @@ type Entry struct {
 
 // Entries reads the keys under prefix in line order, with each hold's
 // role: the holder(s) and leader first, then the waiters. A key that is
-// not a hold of this name (see [Parse]) has the role "other".
+// not a hold of this name (see [Parse]) has the role "other"; the slots of
+// a line's tail ([waitq.TailKeys]), which only point at a waiter, are left
+// out.
 func Entries(ctx context.Context, cli *clientv3.Client, prefix string) ([]Entry, error) {
 	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
 	if err != nil {
 		return nil, err
 	}
+	resp.Kvs = slices.DeleteFunc(resp.Kvs, func(kv *mvccpb.KeyValue) bool { return waitq.IsTail(prefix, string(kv.Key)) })
 	name := strings.TrimSuffix(prefix, "/")
 	var hs []Key
 	var at []int // index in resp.Kvs of each of hs

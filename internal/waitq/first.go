@@ -37,9 +37,18 @@ type First struct {
 
 // Reads implements [Turn]: up to [LineRead] keys of the line, keys only, in
 // key order. An uncontended acquisition is decided by this one Txn (the
-// line holds only the waiter's key).
-func (First) Reads(w *Waiter) []clientv3.Op {
-	return []clientv3.Op{clientv3.OpGet(w.prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(LineRead))}
+// line holds only the waiter's key). A waiter made with [Tail] that may
+// wait joins through the line's tail instead, when it has one.
+func (f First) Reads(w *Waiter) []clientv3.Op {
+	if w.tail && f.Block {
+		return w.tailOps()
+	}
+	return []clientv3.Op{clientv3.OpGet(w.prefix, lineOpts()...)}
+}
+
+// lineOpts reads up to [LineRead] keys of the line, keys only, in key order.
+func lineOpts() []clientv3.OpOption {
+	return []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(LineRead)}
 }
 
 // Wait implements [Turn]: it waits for the deletion of the key just ahead,
@@ -47,16 +56,33 @@ func (First) Reads(w *Waiter) []clientv3.Op {
 // [LineRead] is read whole once more, outside etcd's apply loop, to find
 // the key just ahead.
 func (f First) Wait(ctx context.Context, w *Waiter, resp *clientv3.TxnResponse) error {
-	line := resp.Responses[1].GetResponseRange()
-	pred, readRev := newestAhead(w, line.Kvs), resp.Header.Revision
+	var pred *mvccpb.KeyValue
+	readRev := resp.Header.Revision
 	var err error
-	if line.More {
+	switch line, slot := joinRead(resp.Responses[1]); {
+	case slot != nil:
+		// Joined through the tail: its slot named a waiter who joined
+		// before us, the one just ahead unless one that does not write the
+		// tail joined in between (the read after its deletion finds it).
+		// The slot that replaced it names us.
+		w.tailed = true
+		if pred = slotWaiter(w.prefix, slot); pred == nil {
+			pred, readRev, err = w.ahead(ctx, readRev)
+		}
+	case line.More:
 		// Every key the Join read but ours was there before it: with more
 		// than one key, someone is ahead.
-		if !f.Block && pred != nil {
+		if !f.Block && newestAhead(w, line.Kvs) != nil {
 			return ErrWouldWait
 		}
+		if w.tail && f.Block {
+			// First, so that the waiters of a burst that join after us
+			// join through the tail as soon as can be.
+			w.startTail(ctx)
+		}
 		pred, readRev, err = w.ahead(ctx, readRev)
+	default:
+		pred = newestAhead(w, line.Kvs)
 	}
 	for err == nil && pred != nil {
 		if !f.Block {

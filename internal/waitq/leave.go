@@ -80,7 +80,7 @@ func (w *Waiter) cleanup(ctx context.Context, rev int64, del clientv3.Op) error 
 	if rev != 0 {
 		txn = txn.If(clientv3.Compare(clientv3.CreateRevision(w.key), "=", rev))
 	}
-	if _, err := txn.Then(del).Commit(); err != nil {
+	if _, err := txn.Then(append([]clientv3.Op{del}, w.untailOps()...)...).Commit(); err != nil {
 		deferDelete(w.session, w.key, rev)
 		if cctx.Err() != nil && ctx.Err() == nil {
 			// Our own bound ran out, not the caller's: a DeadlineExceeded
@@ -98,14 +98,21 @@ func (w *Waiter) cleanup(ctx context.Context, rev int64, del clientv3.Op) error 
 // not stay in line for the life of the session) and the error is returned:
 // the hold has ended either way.
 func (w *Waiter) Release(ctx context.Context) (existed bool, err error) {
-	if w.unguarded {
+	untail := w.untailOps()
+	switch {
+	case w.unguarded && untail == nil:
 		var resp *clientv3.DeleteResponse
 		if resp, err = w.client().Delete(ctx, w.key); err == nil {
 			existed = resp.Deleted > 0
 		}
-	} else {
+	case w.unguarded:
 		var resp *clientv3.TxnResponse
-		if resp, err = w.client().Txn(ctx).If(w.IsOwner()).Then(clientv3.OpDelete(w.key)).Commit(); err == nil {
+		if resp, err = w.client().Txn(ctx).Then(append([]clientv3.Op{clientv3.OpDelete(w.key)}, untail...)...).Commit(); err == nil {
+			existed = resp.Responses[0].GetResponseDeleteRange().Deleted > 0
+		}
+	default:
+		var resp *clientv3.TxnResponse
+		if resp, err = w.client().Txn(ctx).If(w.IsOwner()).Then(append([]clientv3.Op{clientv3.OpDelete(w.key)}, untail...)...).Commit(); err == nil {
 			existed = resp.Succeeded
 		}
 	}

@@ -63,6 +63,11 @@ type Waiter struct {
 
 	// unguarded makes Release a plain Delete (see [Unguarded]).
 	unguarded bool
+
+	// tail makes the waiter join through its line's tail ([Tail]); tailed
+	// records that a slot of the tail may name its key, so that deleting
+	// the key must delete that slot too.
+	tail, tailed bool
 	// next is the key to join with next time, decided by the last Acquire.
 	next string
 
@@ -217,7 +222,7 @@ func (w *Waiter) JoinFresh(ctx context.Context, value string, reads ...clientv3.
 	// This delete is a step of the caller's acquisition, so the caller's
 	// ctx bounds it. Bounding it by CleanupTimeout, as Leave would, ends it
 	// with a DeadlineExceeded that the caller takes for its own deadline.
-	if _, err = w.client().Txn(ctx).If(w.IsOwner()).Then(clientv3.OpDelete(w.key)).Commit(); err != nil {
+	if _, err = w.client().Txn(ctx).If(w.IsOwner()).Then(append([]clientv3.Op{clientv3.OpDelete(w.key)}, w.untailOps()...)...).Commit(); err != nil {
 		return nil, false, err
 	}
 	return w.Join(ctx, value, reads...)
