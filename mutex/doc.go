@@ -15,6 +15,18 @@
 // Unlike etcd's, two *Mutex on one session are two separate places in line
 // and exclude each other (etcd#10756).
 //
+// A line longer than 64 keys also has a tail: one key, "tail.0" or
+// "tail.1" under the name, on the lease of the newest waiter, whose value
+// is that waiter's key. A waiter joining a long line replaces it in the Txn
+// that writes its own key and so learns whom to wait for from one key,
+// where a read of the line would cost etcd O(N) for each of N waiters of a
+// burst. The slot has its waiter's create revision and goes with it, so
+// etcd's Mutex, which counts it as one more waiter, never waits on it
+// longer than on that waiter. Deleting a waiter's key by hand ("etcdctl
+// del") can leave its slot behind, where it holds up etcd's Mutex (not
+// coordkit's) until the next coordkit waiter joins or the slot's session
+// ends; "lockctl release" does not list it as a hold.
+//
 // # Fairness and cost
 //
 // Waiters are served first come, first served, in the order of their keys'
@@ -22,10 +34,10 @@
 // release wakes exactly one waiter, and its watch starts in sync with the
 // store, so it does not wait for etcd's catch-up of a lagging watch.
 //
-// An uncontended Lock is one Txn, which writes the key and reads the line
-// (at most [waitq.LineRead] keys: its cost does not grow with a long line);
-// Unlock is one Delete. A contended Lock adds one read after each deletion
-// it waits for.
+// An uncontended Lock is one Txn, which writes the key and reads at most
+// 64 keys of the line; Unlock is one Delete. A contended Lock adds one read
+// of the line after each deletion it waits for: in a line of thousands,
+// that read is what a handoff costs most (see the README's figures).
 //
 // # Faults
 //

@@ -135,15 +135,16 @@ func Names(kvs []*mvccpb.KeyValue, namespace string) []Name {
 }
 
 // Revoke revokes lease id, which carries the hold key, unless the lease
-// also carries a key that is not a hold: then it returns an error wrapping
-// [ErrNotHold] and deletes nothing.
+// also carries a key that is neither a hold nor a slot of a line's tail
+// ([waitq.TailKeys], which goes with its waiter): then it returns an error
+// wrapping [ErrNotHold] and deletes nothing.
 func Revoke(ctx context.Context, cli *clientv3.Client, id clientv3.LeaseID, key string) error {
 	ttl, err := cli.TimeToLive(ctx, id, clientv3.WithAttachedKeys())
 	if err != nil {
 		return err
 	}
 	for _, k := range ttl.Keys {
-		if _, ok := Parse(&mvccpb.KeyValue{Key: k, Lease: int64(id)}); !ok {
+		if _, ok := Parse(&mvccpb.KeyValue{Key: k, Lease: int64(id)}); !ok && !isTailSlot(string(k)) {
 			return fmt.Errorf("%w: the lease %x of %s also carries %s, which is not a hold: revoking it would delete that key too; nothing deleted", ErrNotHold, int64(id), key, k)
 		}
 	}
@@ -164,4 +165,11 @@ func First(es []Entry) (h *Entry, others int) {
 		}
 	}
 	return h, others
+}
+
+// isTailSlot reports whether key is a slot of the tail of the line it lies
+// under.
+func isTailSlot(key string) bool {
+	i := strings.LastIndexByte(key, '/')
+	return i >= 0 && waitq.IsTail(key[:i+1], key)
 }
