@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coordkit/coordkit/internal/waitq"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
@@ -43,7 +44,8 @@ func burstWorkloads() []workload {
 // return, and the time between consecutive Locks' returns. Extras:
 // join-s, from the first Lock call until all n keys are in line;
 // rpc/handoff, the waiters' client's RPCs (unary calls and stream opens)
-// during the drain per handoff; KiB/waiter, the growth of the heap from
+// during the drain per handoff, counted once the client has been quiet for
+// 200 ms after all joined ([settle]); KiB/waiter, the growth of the heap from
 // before the sessions to all joined, per waiter (with the server in
 // process its keys, leases and watchers count too); errors, Lock or
 // Unlock calls that failed (the side also fails).
@@ -81,7 +83,8 @@ func lineSide(n int, burst bool, mk newLocker) side {
 		watchWG.Go(func() {
 			for resp := range wch {
 				for _, ev := range resp.Events {
-					if ev.IsCreate() {
+					// A slot of the line's tail is not a waiter.
+					if ev.IsCreate() && !waitq.IsTail(lock+"/", string(ev.Kv.Key)) {
 						select {
 						case joins <- struct{}{}:
 						default:
@@ -161,6 +164,7 @@ func lineSide(n int, burst bool, mk newLocker) side {
 		}
 		joined := time.Since(start)
 		heap := heapAlloc() - heap0
+		settle(&rpcs)
 
 		drain := time.Now()
 		mu.Lock()
@@ -231,6 +235,20 @@ func closeSessions(ss []*concurrency.Session) {
 	}
 	close(next)
 	wg.Wait()
+}
+
+// settle waits until the waiters' client has sent nothing for 200 ms (5 s
+// at most): a waiter whose key is in line may still be finishing its
+// acquisition's first steps (a re-check of the gap between its read and
+// its watch), which are not the cost of a handoff.
+func settle(rpcs *rpcCounter) {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		n := rpcs.n.Load()
+		time.Sleep(200 * time.Millisecond)
+		if rpcs.n.Load() == n {
+			return
+		}
+	}
 }
 
 // heapAlloc returns the bytes of live heap after a collection.
