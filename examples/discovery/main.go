@@ -35,10 +35,12 @@ import (
 	"github.com/coordkit/coordkit/registry"
 	"github.com/coordkit/coordkit/registry/grpcresolver"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 )
 
 const (
@@ -167,6 +169,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	env.Say("\n*** b is killed (SIGKILL): it cannot deregister; its lease (TTL %v) expires ***", ttl)
 	t0 = time.Now()
+	c.killing()
 	procs["b"].kill()
 	delete(procs, "b")
 	if gone, err = waitGone(v, "b"); err != nil {
@@ -213,8 +216,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	delete(procs, "c")
-	calls, failed, lastErr := c.result()
-	env.Say("\n%d calls, %d failed", calls, failed)
+	calls, failed, inFlight, lastErr := c.result()
+	env.Say("\n%d calls, %d failed (and %d in flight to b when it was killed)", calls, failed, inFlight)
 	if failed > 0 {
 		return fmt.Errorf("%d calls failed while an instance lived, the last with %w", failed, lastErr)
 	}
@@ -422,6 +425,18 @@ type caller struct {
 	calls   int
 	failed  int
 	lastErr error
+	// killed is when an instance was killed: a call it was serving then
+	// fails (gRPC does not send a call again once it reached the server),
+	// which is the kill's doing, not the registry's. inFlight counts them.
+	killed   time.Time
+	inFlight int
+}
+
+// killing tells the caller that an instance is being killed now.
+func (c *caller) killing() {
+	c.mu.Lock()
+	c.killed = time.Now()
+	c.mu.Unlock()
 }
 
 // startCaller starts calling through cc until stop.
@@ -441,10 +456,13 @@ func startCaller(cc *grpc.ClientConn) *caller {
 			}
 			c.mu.Lock()
 			c.calls++
-			if err != nil {
+			switch {
+			case err != nil && status.Code(err) == codes.Unavailable && !c.killed.IsZero() && time.Since(c.killed) < time.Second:
+				c.inFlight++
+			case err != nil:
 				c.failed++
 				c.lastErr = err
-			} else {
+			default:
 				c.counts[p.Addr.String()]++
 			}
 			c.mu.Unlock()
@@ -493,9 +511,10 @@ func (c *caller) spreadOver(addrs []string) (string, error) {
 	return "", fmt.Errorf("calls did not settle on %v", addrs)
 }
 
-// result returns how many calls were made and failed, and the last error.
-func (c *caller) result() (calls, failed int, lastErr error) {
+// result returns how many calls were made, failed, and failed because the
+// instance serving them was killed, and the last failure's error.
+func (c *caller) result() (calls, failed, inFlight int, lastErr error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.calls, c.failed, c.lastErr
+	return c.calls, c.failed, c.inFlight, c.lastErr
 }
