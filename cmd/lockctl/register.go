@@ -407,10 +407,14 @@ func (s *supervision) run(ctx context.Context, g *guard, argv []string) error {
 
 		case err := <-results:
 			s.health(err, func() {
-				firstc = make(chan firstResult, 1)
+				if firstc != nil {
+					return // under way: checks pass every interval meanwhile
+				}
+				ch := make(chan firstResult, 1)
+				firstc = ch
 				wg.Go(func() {
 					reg, err := r.first(firstCtx)
-					firstc <- firstResult{reg, err}
+					ch <- firstResult{reg, err}
 				})
 			})
 
@@ -438,9 +442,10 @@ func (s *supervision) run(ctx context.Context, g *guard, argv []string) error {
 	}
 }
 
-// health acts on a health check's result: the first pass starts the first
-// registration (with startFirst, when not nil and not started yet), a
-// failure marks the instance draining, a pass serving.
+// health acts on a health check's result: a pass before the instance is
+// registered starts the first registration (startFirst, when not nil, which
+// starts one only if none is under way), a failure marks the instance
+// draining, a pass serving.
 func (s *supervision) health(err error, startFirst func()) {
 	r := s.r
 	changed := !s.checked || (err == nil) != (s.healthErr == nil)
