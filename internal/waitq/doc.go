@@ -33,7 +33,9 @@
 // copies out the whole line makes a burst of N waiters cost O(N²) and stalls
 // every other write and lease renewal. [First] therefore copies at most
 // [LineRead] keys while joining, and reads a longer line, and every
-// re-check, in read-only requests served outside that loop.
+// re-check, in read-only requests served outside that loop; a waiter made
+// with [Tail] joins a long line through its tail ([TailKeys]), one key
+// instead of a read of the line.
 //
 // The etcd client closes a watch stream when its last watch closes; a
 // per-session keeper holds an idle watch so that the session's waits reuse

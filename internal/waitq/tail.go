@@ -62,7 +62,9 @@ func (w *Waiter) tailOps() []clientv3.Op {
 	swap := func(from, to string) []clientv3.Op {
 		return []clientv3.Op{clientv3.OpGet(from), clientv3.OpDelete(from), clientv3.OpPut(to, w.key, lease)}
 	}
-	exists := func(k string) []clientv3.Cmp { return []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(k), ">", 0)} }
+	exists := func(k string) []clientv3.Cmp {
+		return []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(k), ">", 0)}
+	}
 	return []clientv3.Op{clientv3.OpTxn(exists(t[0]), swap(t[0], t[1]), []clientv3.Op{
 		clientv3.OpTxn(exists(t[1]), swap(t[1], t[0]), []clientv3.Op{clientv3.OpGet(w.prefix, lineOpts()...)}),
 	})}
